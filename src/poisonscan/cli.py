@@ -1,0 +1,208 @@
+"""The ``poisonscan`` command: a thin layer over the library.
+
+Exit codes: 0 success, 2 bad input (one-line message, no traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from ._validation import suggest
+from .attacks import TRIGGERS, get_trigger, parse_mapping, poison_dataset
+from .data import load_dataset, save_dataset
+from .detect import ANALYSES, REDUCERS, ActivationClustering
+from .errors import InputError
+from .models import ARCHITECTURES, load_model
+from .pipeline import scan
+from .report import format_summary, write_scan
+from .train import TrainConfig
+
+__all__ = ["main", "build_parser"]
+
+_POISON_EXAMPLE = """example:
+  poisonscan poison --data mnist --data-dir ../shared/datasets --attack pattern \\
+      --rate 0.10 --mapping all-to-next --seed 0 --out poisoned.npz"""
+_SCAN_EXAMPLE = """example:
+  poisonscan scan poisoned.npz --out report/
+  poisonscan scan mnist --data-dir ../shared/datasets --reduce pca --analysis silhouette --out r/"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``poisonscan scan: error: ... (see --help)``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="folder of the builtin datasets (default: $POISONSCAN_DATA)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(prog="poisonscan", allow_abbrev=False,
+                     description="Find backdoor poison in a training set (Activation Clustering).")
+    parser.add_argument("--version", action="version", version=f"poisonscan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("poison", help="make a poisoned copy of a dataset (for evaluation)",
+                       epilog=_POISON_EXAMPLE, allow_abbrev=False,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="builtin name (mnist) or .npz file")
+    p.add_argument("--attack", default="pattern", choices=list(TRIGGERS))
+    p.add_argument("--rate", type=float, default=0.10,
+                   help="fraction of each target class that is poison afterwards (default 0.10)")
+    p.add_argument("--mapping", default="all-to-next",
+                   help="'all-to-next', 'S:T' or 'S1,S2:T' (default all-to-next)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output .npz file")
+    p.add_argument("--patch-size", type=int, default=4, help="patch: side in pixels")
+    p.add_argument("--patch-position", type=_ints, help="patch: top-left ROW,COL")
+    p.add_argument("--patch-color", type=_floats, default=(1.0, 1.0, 0.0),
+                   help="patch: R,G,B in [0,1] (default yellow)")
+    p.add_argument("--blend-alpha", type=float, default=0.1, help="blend: weight of the noise")
+    _add_common(p)
+    p.set_defaults(func=_cmd_poison)
+
+    s = sub.add_parser("scan", help="train, extract activations and detect poison",
+                       epilog=_SCAN_EXAMPLE, allow_abbrev=False,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("data", help="builtin name (mnist) or .npz file")
+    s.add_argument("--out", required=True, help="output folder (report.json, flagged.csv, model)")
+    s.add_argument("--model", help="scan this .safetensors model instead of training one")
+    s.add_argument("--arch", choices=list(ARCHITECTURES), help="default: from the input shape")
+    defaults = TrainConfig()
+    s.add_argument("--epochs", type=int, default=defaults.epochs)
+    s.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    s.add_argument("--lr", type=float, default=defaults.lr)
+    s.add_argument("--layer", help="layer to read (default: the last hidden layer)")
+    ac = ActivationClustering()
+    s.add_argument("--reduce", default=ac.reduce, choices=list(REDUCERS))
+    s.add_argument("--n-components", type=int, default=ac.n_components)
+    s.add_argument("--n-clusters", type=int, default=ac.n_clusters)
+    s.add_argument("--n-init", type=int, default=ac.n_init, help="k-means restarts")
+    s.add_argument("--analysis", default=ac.analysis, choices=list(ANALYSES))
+    s.add_argument("--reclassification-threshold", type=float,
+                   default=ac.reclassification_threshold, help="T: poison iff l/p <= T")
+    s.add_argument("--size-threshold", type=float, default=ac.size_threshold)
+    s.add_argument("--silhouette-threshold", type=float, default=ac.silhouette_threshold)
+    s.add_argument("--distance-threshold", type=float, default=ac.distance_threshold)
+    s.add_argument("--segment-by", default=ac.segment_by, choices=["label", "prediction"])
+    s.add_argument("--seed", type=int, default=0, help="seed of training, ICA and k-means")
+    _add_common(s)
+    s.set_defaults(func=_cmd_scan)
+    return parser
+
+
+def _cmd_poison(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() != ".npz":
+        raise InputError(f"--out must name an .npz file; got {args.out!r}.")
+    if Path(args.data).exists() and out.resolve() == Path(args.data).resolve():
+        raise InputError("--out must differ from the input file (inputs are never modified).")
+    data = load_dataset(args.data, args.data_dir)
+    options: dict[str, object] = {}
+    if args.attack == "patch":
+        options = {"size": args.patch_size, "position": args.patch_position,
+                   "color": args.patch_color}
+    elif args.attack == "blend":
+        options = {"alpha": args.blend_alpha}
+    poisoned = poison_dataset(data, get_trigger(args.attack, **options),
+                              parse_mapping(args.mapping, data.n_classes),
+                              rate=args.rate, seed=args.seed)
+    save_dataset(out, poisoned)
+    if not args.quiet:
+        print(f"wrote {out}: {len(poisoned.y)} samples, {int(poisoned.is_poison.sum())} poison "
+              f"({args.attack}, {args.mapping}, rate {args.rate})")
+    return 0
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    detector = ActivationClustering(
+        reduce=args.reduce, n_components=args.n_components, n_clusters=args.n_clusters, n_init=args.n_init,
+        analysis=args.analysis, reclassification_threshold=args.reclassification_threshold,
+        size_threshold=args.size_threshold, silhouette_threshold=args.silhouette_threshold,
+        distance_threshold=args.distance_threshold, segment_by=args.segment_by,
+        random_state=args.seed)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         seed=args.seed)
+    detector._validate_params()
+    model = spec = None
+    if args.model:
+        model, spec = load_model(args.model)
+    start = time.perf_counter()
+    data = load_dataset(args.data, args.data_dir)
+    load_s = time.perf_counter() - start
+    result = scan(data, detector=detector, train_config=config, arch=args.arch, model=model,
+                  spec=spec, layer=args.layer, progress=not args.quiet)
+    result.timings = {"load": load_s, **result.timings}
+    params = {"train": {"epochs": config.epochs, "batch_size": config.batch_size,
+                        "lr": config.lr, "seed": config.seed, "arch": result.spec.arch,
+                        "pretrained_model": args.model}}
+    report = write_scan(args.out, result, data, source=str(args.data), parameters=params)
+    if not args.quiet:
+        print(format_summary(report))
+        print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def _unknown_options(parser: argparse.ArgumentParser, command: str | None,
+                     extra: list[str]) -> str:
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    target = sub.choices.get(command, parser) if sub and command else parser
+    valid = [o for a in target._actions for o in a.option_strings]
+    first = next((e for e in extra if e.startswith("-")), extra[0])
+    return (f"{target.prog}: error: unrecognized arguments: {' '.join(extra)}."
+            + suggest(first.split("=")[0], valid) + f" (see '{target.prog} --help')")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line message or --help
+        return int(exc.code or 0)
+    if extra:
+        print(_unknown_options(parser, args.command, extra), file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"poisonscan {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("poisonscan: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001  (the exit code promise: 1 on internal errors)
+        if args.debug:
+            traceback.print_exc()
+        print(f"poisonscan {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

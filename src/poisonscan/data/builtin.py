@@ -1,0 +1,99 @@
+"""Builtin datasets, read from a data directory (``--data-dir`` or ``$POISONSCAN_DATA``).
+
+Nothing is downloaded: the loaders read files that are already on disk and say which files they
+expected where when something is missing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .._validation import suggest
+from ..errors import InputError
+from .dataset import Dataset, load_npz
+
+__all__ = ["BUILTIN_DATASETS", "load_dataset", "load_mnist", "resolve_data_dir", "read_idx"]
+
+ENV_VAR = "POISONSCAN_DATA"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Return ``data_dir``, else ``$POISONSCAN_DATA``; raise if neither is set."""
+    if data_dir is None:
+        data_dir = os.environ.get(ENV_VAR)
+    if not data_dir:
+        raise InputError(f"no data directory: pass --data-dir DIR or set ${ENV_VAR} to the "
+                         "folder that holds the builtin datasets (e.g. mnist/).")
+    return Path(data_dir)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one gzip'd IDX file (the MNIST format) into a numpy array."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            raw = fh.read()
+        zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+        if zero != 0 or dtype_code != 0x08:
+            raise ValueError("not an unsigned-byte IDX file")
+        shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+        data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+        return data.reshape(shape).copy()
+    except (OSError, EOFError, ValueError, struct.error) as exc:
+        raise InputError(f"{path} is not a readable gzip'd IDX file ({exc}).") from None
+
+
+_MNIST_FILES = {
+    "x": "train-images-idx3-ubyte.gz",
+    "y": "train-labels-idx1-ubyte.gz",
+    "x_test": "t10k-images-idx3-ubyte.gz",
+    "y_test": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    """MNIST from the four original IDX ``.gz`` files in ``DATA_DIR/mnist/``.
+
+    Returns
+    -------
+    Dataset
+        ``x`` (60000, 28, 28) uint8, ``y`` (60000,), ``x_test`` (10000, 28, 28), ``y_test``.
+    """
+    folder = resolve_data_dir(data_dir) / "mnist"
+    missing = [f for f in _MNIST_FILES.values() if not (folder / f).is_file()]
+    if missing:
+        raise InputError(f"MNIST files missing in {folder}: expected {', '.join(_MNIST_FILES.values())}"
+                         f"; missing {', '.join(missing)}.")
+    arrays = {k: read_idx(folder / f) for k, f in _MNIST_FILES.items()}
+    return Dataset(**arrays, name="mnist")
+
+
+BUILTIN_DATASETS: dict[str, Callable[[str | os.PathLike[str] | None], Dataset]] = {
+    "mnist": load_mnist,
+}
+
+
+def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    """Load a builtin dataset by name or a dataset file by path.
+
+    Parameters
+    ----------
+    spec
+        A builtin name (``"mnist"``) or the path of an ``.npz`` file.
+    data_dir
+        Folder holding the builtin datasets (default ``$POISONSCAN_DATA``).
+    """
+    spec_str = str(spec)
+    if spec_str in BUILTIN_DATASETS:
+        return BUILTIN_DATASETS[spec_str](data_dir)
+    path = Path(spec_str)
+    if path.suffix.lower() == ".npz" or path.exists():
+        return load_npz(path)
+    raise InputError(f"unknown dataset {spec_str!r}: expected a builtin name "
+                     f"({', '.join(BUILTIN_DATASETS)}) or an .npz file path."
+                     + suggest(spec_str, BUILTIN_DATASETS))

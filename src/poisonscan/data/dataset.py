@@ -1,0 +1,177 @@
+"""The in-memory dataset and its on-disk ``.npz`` format.
+
+Format (all keys but ``x`` and ``y`` optional):
+
+====================  ==============  ==================================================
+key                   shape           meaning
+====================  ==============  ==================================================
+``x``                 (N, ...)        images (N, H, W) / (N, H, W, C) channels-last, uint8
+                                      0-255 or float 0-1; or feature vectors (N, D)
+``y``                 (N,) int        training labels (possibly poisoned)
+``is_poison``         (N,) bool       ground truth: the sample carries a trigger
+``source``            (N,) int        original (true) label of each sample
+``x_test``/``y_test``  (M, ...)/(M,)   clean test set
+``x_test_poison``     (P, ...)        triggered test images from the attacked source classes
+``y_test_poison``     (P,) int        the attacker's target label for each of them
+``source_test_poison`` (P,) int       their true label
+====================  ==============  ==================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._io import save_npz
+from ..errors import InputError
+
+__all__ = ["Dataset", "load_npz", "save_dataset", "check_labels", "check_features"]
+
+_OPTIONAL = ("is_poison", "source", "x_test", "y_test", "x_test_poison", "y_test_poison",
+             "source_test_poison")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Training data with optional ground truth and test sets (see the module docstring)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    is_poison: np.ndarray | None = None
+    source: np.ndarray | None = None
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    x_test_poison: np.ndarray | None = None
+    y_test_poison: np.ndarray | None = None
+    source_test_poison: np.ndarray | None = None
+    name: str = "dataset"
+
+    def __post_init__(self) -> None:
+        n = len(self.y)
+        check_features("x", self.x)
+        object.__setattr__(self, "y", check_labels("y", self.y, n=len(self.x), n_name="x"))
+        if self.is_poison is not None:
+            ip = np.asarray(self.is_poison)
+            if ip.shape != (n,) or ip.dtype.kind not in "bui":
+                raise InputError(f"is_poison must be a boolean array of shape ({n},); "
+                                 f"got {ip.dtype} {ip.shape}.")
+            object.__setattr__(self, "is_poison", ip.astype(bool))
+        if self.source is not None:
+            object.__setattr__(self, "source", check_labels("source", self.source, n=n, n_name="y"))
+        for xk, yk in (("x_test", "y_test"), ("x_test_poison", "y_test_poison")):
+            xv, yv = getattr(self, xk), getattr(self, yk)
+            if (xv is None) != (yv is None):
+                raise InputError(f"{xk} and {yk} must be given together; got only "
+                                 f"{xk if yv is None else yk}.")
+            if xv is not None:
+                check_features(xk, xv)
+                if xv.shape[1:] != self.x.shape[1:]:
+                    raise InputError(f"{xk} must have the sample shape of x {self.x.shape[1:]}; "
+                                     f"got {xv.shape[1:]}.")
+                object.__setattr__(self, yk, check_labels(yk, yv, n=len(xv), n_name=xk))
+        if self.source_test_poison is not None:
+            object.__setattr__(self, "source_test_poison", check_labels(
+                "source_test_poison", self.source_test_poison,
+                n=len(self.y_test_poison) if self.y_test_poison is not None else -1,
+                n_name="y_test_poison"))
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes: one more than the largest label seen anywhere."""
+        labels = [self.y] + [a for a in (self.source, self.y_test) if a is not None]
+        return int(max(int(a.max()) for a in labels if len(a)) + 1)
+
+    @property
+    def is_image(self) -> bool:
+        """True for (N, H, W) or (N, H, W, C) arrays, False for flat feature vectors."""
+        return self.x.ndim in (3, 4)
+
+    def replace(self, **changes: object) -> "Dataset":
+        """Return a copy with some fields replaced (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The non-empty fields as a ``{key: array}`` mapping, in the ``.npz`` layout."""
+        out = {"x": self.x, "y": self.y}
+        out.update({k: getattr(self, k) for k in _OPTIONAL if getattr(self, k) is not None})
+        return out
+
+
+def check_labels(name: str, y: object, *, n: int, n_name: str = "x") -> np.ndarray:
+    """Validate a label vector: shape ``(n,)``, integral, non-negative. Returns it as int64."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise InputError(f"{name} must be a 1-D array of labels; got shape {y.shape}.")
+    if n >= 0 and len(y) != n:
+        raise InputError(f"{n_name} and {name} must have the same length; got {n} and {len(y)}.")
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            raise InputError(f"{name} must hold integer class labels; got non-integer values "
+                             f"of dtype {y.dtype}.")
+    elif y.dtype.kind not in "iu":
+        raise InputError(f"{name} must hold integer class labels; got dtype {y.dtype}.")
+    y = y.astype(np.int64)
+    if len(y) and y.min() < 0:
+        raise InputError(f"{name} labels must be >= 0; got {int(y.min())}.")
+    return y
+
+
+def check_features(name: str, x: object) -> np.ndarray:
+    """Validate a sample array: (N, D), (N, H, W) or (N, H, W, C); finite; images in range."""
+    if not isinstance(x, np.ndarray):
+        raise InputError(f"{name} must be a numpy array; got {type(x).__name__}.")
+    if x.ndim not in (2, 3, 4):
+        raise InputError(f"{name} must have shape (N, D), (N, H, W) or (N, H, W, C); "
+                         f"got {x.shape}.")
+    if x.ndim == 4 and x.shape[-1] not in (1, 3, 4):
+        raise InputError(f"{name} images must be channels-last with 1, 3 or 4 channels; "
+                         f"got shape {x.shape}.")
+    if x.dtype.kind == "f":
+        finite = np.isfinite(x)
+        if not finite.all():
+            bad = int(np.argwhere(~finite.reshape(len(x), -1).all(axis=1))[0, 0])
+            raise InputError(f"{name} contains NaN or inf values (first at sample {bad}).")
+        if x.ndim > 2 and x.size and (x.min() < 0 or x.max() > 1):
+            raise InputError(f"{name} float images must be in [0, 1]; got values in "
+                             f"[{float(x.min()):.3g}, {float(x.max()):.3g}].")
+    elif x.dtype.kind == "u" and x.ndim > 2 and x.dtype != np.uint8:
+        raise InputError(f"{name} integer images must be uint8; got {x.dtype}.")
+    elif x.dtype.kind not in "uif":
+        raise InputError(f"{name} must be numeric; got dtype {x.dtype}.")
+    return x
+
+
+def load_npz(path: str | os.PathLike[str]) -> Dataset:
+    """Load a dataset from an ``.npz`` file (never unpickles objects).
+
+    Raises
+    ------
+    InputError
+        The file is missing, not a valid ``.npz``, lacks ``x``/``y``, or holds invalid arrays.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"data file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+            missing = {"x", "y"} - keys
+            if missing:
+                raise InputError(f"{path} must contain arrays 'x' and 'y'; it has "
+                                 f"{sorted(keys) or 'no arrays'}.")
+            arrays = {k: z[k] for k in ("x", "y", *_OPTIONAL) if k in keys}
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise InputError(f"{path} is not a readable .npz file ({exc}).") from None
+    return Dataset(**arrays, name=path.stem)
+
+
+def save_dataset(path: str | os.PathLike[str], data: Dataset) -> None:
+    """Write ``data`` to ``path`` as a compressed ``.npz``, atomically."""
+    save_npz(path, data.arrays())

@@ -1,0 +1,113 @@
+"""The detector's output: typed, immutable, convertible to plain dicts for JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ClusterReport", "ClassReport", "DetectionResult"]
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+@dataclass(frozen=True)
+class ClusterReport:
+    """One cluster of one class: its size and the analysis's figures about it.
+
+    ``statistic``/``threshold``/``rule`` are None for the largest cluster, which is presumed
+    legitimate and not analysed.
+    """
+
+    cluster: int
+    size: int
+    relative_size: float
+    silhouette: float | None
+    is_poison: bool
+    statistic: float | None = None
+    threshold: float | None = None
+    rule: str | None = None
+    suspected_source: int | None = None
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    """The verdict on one class: ``"poisoned"`` if any of its clusters is poison, else ``"clean"``."""
+
+    label: int
+    n_samples: int
+    verdict: str
+    clusters: tuple[ClusterReport, ...]
+
+    @property
+    def poison_clusters(self) -> list[int]:
+        """Ids of the clusters judged poison."""
+        return [c.cluster for c in self.clusters if c.is_poison]
+
+    @property
+    def suspected_sources(self) -> list[int]:
+        """Suspected source classes of the poison clusters (where the analysis gives one)."""
+        return [c.suspected_source for c in self.clusters
+                if c.is_poison and c.suspected_source is not None]
+
+
+@dataclass(frozen=True, eq=False)
+class DetectionResult:
+    """What :meth:`ActivationClustering.fit_detect` found.
+
+    Attributes
+    ----------
+    is_poison
+        (N,) bool: the sample lies in a cluster judged poison.
+    score
+        (N,) float in (-1, 1): how far the sample sits towards a minority cluster of its class
+        (> 0 inside one); rank flagged samples by it.
+    cluster
+        (N,) int: the sample's cluster id within its class.
+    suspected_source
+        (N,) int: suspected true class of flagged samples, -1 elsewhere or when unknown.
+    classes
+        One :class:`ClassReport` per class, in label order.
+    params
+        The detector's hyperparameters.
+    """
+
+    is_poison: np.ndarray
+    score: np.ndarray
+    cluster: np.ndarray
+    suspected_source: np.ndarray
+    classes: tuple[ClassReport, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def flagged_indices(self) -> np.ndarray:
+        """Sorted indices of the flagged samples."""
+        return np.flatnonzero(self.is_poison)
+
+    @property
+    def poisoned_classes(self) -> list[int]:
+        """Labels of the classes with a poison cluster."""
+        return [c.label for c in self.classes if c.verdict == "poisoned"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python summary (no per-sample arrays except ``flagged_indices``), JSON-ready."""
+        classes = []
+        for c in self.classes:
+            d = asdict(c)
+            for cl in d["clusters"]:
+                cl["statistic"] = _finite_or_none(cl["statistic"])
+                cl["silhouette"] = _finite_or_none(cl["silhouette"])
+            d["poison_clusters"] = c.poison_clusters
+            classes.append(d)
+        return {
+            "n_samples": int(len(self.is_poison)),
+            "n_flagged": int(self.is_poison.sum()),
+            "poisoned_classes": self.poisoned_classes,
+            "flagged_indices": self.flagged_indices.tolist(),
+            "classes": classes,
+            "params": dict(self.params),
+        }

@@ -1,0 +1,54 @@
+"""Saving and loading trained models as safetensors, with the architecture in the metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+
+from .._io import atomic_path
+from ..errors import InputError
+from .nets import build_model
+
+__all__ = ["ModelSpec", "save_model", "load_model"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What is needed to rebuild a model: architecture, sample shape, number of classes."""
+
+    arch: str
+    sample_shape: tuple[int, ...]
+    n_classes: int
+
+
+def save_model(path: str | os.PathLike[str], model: nn.Module, spec: ModelSpec) -> None:
+    """Save the weights to a ``.safetensors`` file with ``spec`` in its metadata, atomically."""
+    meta = {"poisonscan": json.dumps({"arch": spec.arch, "sample_shape": list(spec.sample_shape),
+                                      "n_classes": spec.n_classes})}
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path, suffix=".safetensors") as tmp:
+        save_file(state, str(tmp), metadata=meta)
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, ModelSpec]:
+    """Load a model saved by :func:`save_model` (safetensors: no code is executed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"model file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {})["poisonscan"])
+        spec = ModelSpec(meta["arch"], tuple(meta["sample_shape"]), int(meta["n_classes"]))
+        state = load_file(str(path))
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{path} is not a poisonscan .safetensors model ({exc}).") from None
+    model = build_model(spec.arch, spec.sample_shape, spec.n_classes)
+    model.load_state_dict(state)
+    return model.eval(), spec

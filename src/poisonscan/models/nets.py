@@ -1,0 +1,105 @@
+"""Model architectures, chosen from the input shape.
+
+Every network ends in ``hidden`` (the last hidden layer, after its ReLU) followed by the final
+``nn.Linear`` named ``classifier``; Activation Clustering reads ``hidden`` by default. Inputs are
+float32 tensors: images NCHW in [0, 1], feature vectors (N, D).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._validation import check_choice
+from ..errors import InputError
+
+__all__ = ["ARCHITECTURES", "build_model", "default_architecture", "SmallCNN", "MLP"]
+
+
+class SmallCNN(nn.Module):
+    """Two conv blocks and one hidden dense layer: the paper-style CNN for small images.
+
+    For 28x28 grayscale (MNIST) and 32x32 RGB (traffic signs) alike.
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int], n_classes: int, *,
+                 channels: tuple[int, int] = (16, 32), hidden: int = 128) -> None:
+        super().__init__()
+        c, h, w = in_shape
+        self.features = nn.Sequential(
+            nn.Conv2d(c, channels[0], 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(channels[0], channels[1], 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(),
+        )
+        self.dense = nn.Linear(channels[1] * (h // 4) * (w // 4), hidden)
+        self.hidden = nn.ReLU()
+        self.classifier = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.hidden(self.dense(self.features(x))))
+
+
+class MLP(nn.Module):
+    """Standardise, then two hidden ReLU layers: for flat feature vectors.
+
+    The standardisation statistics are buffers, saved with the weights.
+    """
+
+    def __init__(self, in_shape: tuple[int], n_classes: int, *, hidden: int = 128) -> None:
+        super().__init__()
+        (d,) = in_shape
+        self.register_buffer("mean", torch.zeros(d))
+        self.register_buffer("scale", torch.ones(d))
+        self.dense1 = nn.Linear(d, 2 * hidden)
+        self.act1 = nn.ReLU()
+        self.dense = nn.Linear(2 * hidden, hidden)
+        self.hidden = nn.ReLU()
+        self.classifier = nn.Linear(hidden, n_classes)
+
+    def set_standardization(self, x: torch.Tensor) -> None:
+        """Set the input mean and scale from training data (N, D)."""
+        self.mean.copy_(x.mean(0))
+        self.scale.copy_(x.std(0).clamp_min(1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.mean) / self.scale
+        return self.classifier(self.hidden(self.dense(self.act1(self.dense1(x)))))
+
+
+ARCHITECTURES = {"cnn": SmallCNN, "mlp": MLP}
+
+
+def default_architecture(sample_shape: tuple[int, ...]) -> str:
+    """``"cnn"`` for images (H, W) / (H, W, C), ``"mlp"`` for feature vectors (D,)."""
+    return "mlp" if len(sample_shape) == 1 else "cnn"
+
+
+def model_input_shape(sample_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The tensor shape one sample has inside the model: (C, H, W) or (D,)."""
+    if len(sample_shape) == 1:
+        return tuple(sample_shape)
+    if len(sample_shape) == 2:
+        return (1, *sample_shape)
+    h, w, c = sample_shape
+    return (c, h, w)
+
+
+def build_model(arch: str | None, sample_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+    """Build an untrained model for samples of ``sample_shape`` (as stored in the dataset).
+
+    Parameters
+    ----------
+    arch
+        ``"cnn"``, ``"mlp"`` or None to choose from the shape.
+    sample_shape
+        Shape of one sample in the dataset: (H, W), (H, W, C) or (D,).
+    n_classes
+        Number of output classes.
+    """
+    arch = check_choice("arch", arch or default_architecture(sample_shape), ARCHITECTURES)
+    shape = model_input_shape(sample_shape)
+    if (arch == "mlp") != (len(shape) == 1):
+        raise InputError(f"architecture {arch!r} does not fit samples of shape {sample_shape}.")
+    if arch == "cnn" and (shape[1] < 8 or shape[2] < 8):
+        raise InputError(f"the CNN needs images of at least 8x8 pixels; got {shape[1]}x{shape[2]}.")
+    return ARCHITECTURES[arch](shape, n_classes)

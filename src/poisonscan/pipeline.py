@@ -1,0 +1,153 @@
+"""The scan pipeline: train (or load) a model, extract activations, detect.
+
+This is the library's one-call entry point; the ``poisonscan scan`` command is a thin wrapper.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from .activations import extract_activations, resolve_layer
+from .data.dataset import Dataset
+from .detect.detector import ActivationClustering
+from .detect.result import DetectionResult
+from .errors import InputError
+from .metrics import Evaluation, attack_success_rate, evaluate_detection
+from .models.io import ModelSpec
+from .models.nets import build_model, default_architecture
+from .train import TrainConfig, accuracy, predict, train_model
+
+__all__ = ["ScanResult", "scan", "make_reclassifier"]
+
+
+@dataclass(eq=False)
+class ScanResult:
+    """Everything a scan produced.
+
+    Attributes
+    ----------
+    detection
+        The detector's result.
+    model, spec
+        The model that was scanned (trained here or loaded) and how to rebuild it.
+    activations
+        (N, D) float32 activations of the training samples.
+    layer
+        The layer the activations were read from.
+    timings
+        Wall seconds per stage: ``train``, ``extract``, ``detect`` (which includes
+        ``reclassify``, the retraining of exclusionary reclassification), ``total``.
+    model_metrics
+        ``test_accuracy`` and ``attack_success_rate`` where the data has those test sets.
+    evaluation
+        Detection metrics, when the data has ``is_poison``.
+    """
+
+    detection: DetectionResult
+    model: nn.Module
+    spec: ModelSpec
+    activations: np.ndarray
+    layer: str
+    timings: dict[str, float] = field(default_factory=dict)
+    model_metrics: dict[str, float] = field(default_factory=dict)
+    evaluation: Evaluation | None = None
+
+
+def make_reclassifier(data: Dataset, spec: ModelSpec, config: TrainConfig, *,
+                      progress: bool = False, timings: dict[str, float] | None = None):
+    """A reclassifier for exclusionary reclassification: a fresh model trained on ``keep``.
+
+    The new model has the scanned model's architecture and ``config``'s training settings.
+    """
+
+    def reclassify(keep: np.ndarray, query: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        fresh = build_model(spec.arch, spec.sample_shape, spec.n_classes)
+        train_model(fresh, data.x[keep], data.y[keep], config, progress=progress,
+                    desc="reclassify")
+        out = predict(fresh, data.x[query])
+        if timings is not None:
+            timings["reclassify"] = timings.get("reclassify", 0.0) + time.perf_counter() - start
+        return out
+
+    return reclassify
+
+
+def scan(
+    data: Dataset,
+    *,
+    detector: ActivationClustering | None = None,
+    train_config: TrainConfig = TrainConfig(),
+    arch: str | None = None,
+    model: nn.Module | None = None,
+    spec: ModelSpec | None = None,
+    layer: str | None = None,
+    progress: bool = True,
+) -> ScanResult:
+    """Train a model on ``data`` (unless ``model`` is given), extract activations, detect poison.
+
+    Parameters
+    ----------
+    data
+        The (untrusted) training set.
+    detector
+        Detector to use; default ``ActivationClustering()`` with the paper's settings.
+    train_config
+        Training settings, also used to retrain for exclusionary reclassification.
+    arch
+        Architecture name (default: from the sample shape).
+    model, spec
+        A trained model and its :class:`ModelSpec` to scan instead of training one.
+    layer
+        Layer to read (default: the last hidden layer).
+    progress
+        Show progress bars.
+    """
+    detector = detector if detector is not None else ActivationClustering()
+    detector._validate_params()  # fail on bad options before any long work
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if model is None:
+        spec = ModelSpec(arch or default_architecture(data.x.shape[1:]), data.x.shape[1:],
+                         data.n_classes)
+        model = build_model(spec.arch, spec.sample_shape, spec.n_classes)
+        used_layer = resolve_layer(model, layer)[0]
+        train_model(model, data.x, data.y, train_config, progress=progress)
+    elif spec is None:
+        raise InputError("a model passed to scan() needs its ModelSpec.")
+    else:
+        if tuple(spec.sample_shape) != tuple(data.x.shape[1:]):
+            raise InputError(f"the model expects samples of shape {tuple(spec.sample_shape)}; "
+                             f"the data has {data.x.shape[1:]}.")
+        if data.n_classes > spec.n_classes:
+            raise InputError(f"labels out of range: the model has {spec.n_classes} classes, "
+                             f"the data has labels up to {data.n_classes - 1}.")
+        used_layer = resolve_layer(model, layer)[0]
+    timings["train"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    acts = extract_activations(model, data.x, layer=layer, progress=progress)
+    timings["extract"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    predictions = predict(model, data.x) if detector.segment_by == "prediction" else None
+    reclassifier = make_reclassifier(data, spec, train_config, progress=progress, timings=timings)
+    detection = detector.fit_detect(acts, data.y, predictions=predictions,
+                                    reclassifier=reclassifier, progress=progress)
+    timings["detect"] = time.perf_counter() - t2
+    timings["total"] = time.perf_counter() - t0
+
+    metrics: dict[str, float] = {}
+    if data.x_test is not None and data.y_test is not None:
+        metrics["test_accuracy"] = accuracy(model, data.x_test, data.y_test)
+    if data.x_test_poison is not None and data.y_test_poison is not None:
+        metrics["attack_success_rate"] = attack_success_rate(predict(model, data.x_test_poison),
+                                                             data.y_test_poison)
+    evaluation = (evaluate_detection(data.is_poison, detection.is_poison, data.y)
+                  if data.is_poison is not None else None)
+    return ScanResult(detection, model, spec, acts, used_layer, timings, metrics, evaluation)

@@ -1,0 +1,91 @@
+"""Writing a scan's results: ``report.json``, ``flagged.csv`` and the scanned model."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._io import write_json, write_text
+from ..data.dataset import Dataset
+from ..models.io import save_model
+from ..pipeline import ScanResult
+
+__all__ = ["build_report", "write_scan", "flagged_csv", "versions"]
+
+
+def versions() -> dict[str, str]:
+    """Versions of poisonscan, Python and the libraries that shape the result."""
+    import sklearn  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
+    from .. import __version__  # noqa: PLC0415
+
+    return {"poisonscan": __version__, "python": platform.python_version(),
+            "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+            "torch": torch.__version__}
+
+
+def build_report(result: ScanResult, data: Dataset, *, source: str,
+                 parameters: dict[str, Any]) -> dict[str, Any]:
+    """The content of ``report.json`` as plain Python objects.
+
+    Keys: ``flagged_indices`` (sorted), ``summary``, ``classes`` (per-class clusters, analysis
+    figures and verdict), ``parameters``, ``model``, ``timings_s``, ``input``, ``versions``, and
+    ``evaluation`` when the data has ground truth.
+    """
+    det = result.detection.to_dict()
+    report: dict[str, Any] = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "input": {"source": source, "n_samples": int(len(data.y)),
+                  "sample_shape": list(data.x.shape[1:]), "n_classes": data.n_classes},
+        "summary": {"n_flagged": det["n_flagged"],
+                    "poisoned_classes": det["poisoned_classes"],
+                    "clean_classes": [c["label"] for c in det["classes"]
+                                      if c["verdict"] == "clean"]},
+        "flagged_indices": det["flagged_indices"],
+        "classes": det["classes"],
+        "parameters": {"detector": det["params"], **parameters, "layer": result.layer},
+        "model": {"arch": result.spec.arch, "n_classes": result.spec.n_classes,
+                  "file": "model.safetensors", **result.model_metrics},
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "versions": versions(),
+    }
+    if result.evaluation is not None:
+        report["evaluation"] = result.evaluation.to_dict()
+    return report
+
+
+def flagged_csv(result: ScanResult, labels: np.ndarray) -> str:
+    """CSV text with one row per flagged sample: index, label, suspected_source, score."""
+    det = result.detection
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["index", "label", "suspected_source", "score"])
+    idx = det.flagged_indices
+    src = det.suspected_source[idx]
+    for i, lab, s, sc in zip(idx.tolist(), labels[idx].tolist(), src.tolist(),
+                             det.score[idx].tolist()):
+        writer.writerow([i, lab, "" if s < 0 else s, f"{sc:.6f}"])
+    return buf.getvalue()
+
+
+def write_scan(out_dir: str | os.PathLike[str], result: ScanResult, data: Dataset, *,
+               source: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Write ``report.json``, ``flagged.csv`` and ``model.safetensors`` into ``out_dir``.
+
+    Every file is written atomically; returns the report.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = build_report(result, data, source=source, parameters=parameters)
+    save_model(out / "model.safetensors", result.model, result.spec)
+    write_text(out / "flagged.csv", flagged_csv(result, data.y))
+    write_json(out / "report.json", report)
+    return report

@@ -1,0 +1,44 @@
+"""A compact text summary of a scan report, for the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["format_summary"]
+
+
+def _fmt(value: float | None) -> str:
+    return "inf" if value is None else f"{value:.3g}"
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """One line per class (sizes, analysis statistic, verdict), then totals and timings."""
+    det = report["parameters"]["detector"]
+    lines = [f"analysis: {det['analysis']}  reduce: {det['reduce']}({det['n_components']})  "
+             f"k={det['n_clusters']}",
+             f"{'class':>5}  {'n':>7}  {'cluster sizes':<18} {'statistic':>10}  verdict"]
+    for c in report["classes"]:
+        sizes = "/".join(str(cl["size"]) for cl in c["clusters"])
+        stats = [cl for cl in c["clusters"] if cl["rule"] is not None]
+        stat = ", ".join(_fmt(cl["statistic"]) for cl in stats) or "-"
+        verdict = c["verdict"]
+        sources = [cl["suspected_source"] for cl in c["clusters"]
+                   if cl["is_poison"] and cl["suspected_source"] is not None]
+        if sources:
+            verdict += f" (from class {', '.join(map(str, sources))})"
+        lines.append(f"{c['label']:>5}  {c['n_samples']:>7}  {sizes:<18} {stat:>10}  {verdict}")
+    s = report["summary"]
+    lines.append(f"flagged {s['n_flagged']} of {report['input']['n_samples']} samples; "
+                 f"poisoned classes: {s['poisoned_classes'] or 'none'}")
+    model = report["model"]
+    if "test_accuracy" in model:
+        extra = (f", attack success {model['attack_success_rate']:.2%}"
+                 if "attack_success_rate" in model else "")
+        lines.append(f"model: clean test accuracy {model['test_accuracy']:.2%}{extra}")
+    if "evaluation" in report:
+        o = report["evaluation"]["overall"]
+        lines.append(f"vs ground truth: precision {o['precision']:.4f}  recall {o['recall']:.4f}  "
+                     f"F1 {o['f1']:.4f}  FPR {o['fpr']:.4f}")
+    t = report["timings_s"]
+    lines.append("time: " + "  ".join(f"{k} {v:.1f}s" for k, v in t.items()))
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""A short, plain, seeded PyTorch training loop and batched prediction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ._validation import check_int, check_real
+from .models.nets import MLP
+
+__all__ = ["TrainConfig", "to_tensor", "train_model", "predict", "accuracy"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyperparameters (Adam, cross-entropy)."""
+
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs, low=1)
+        check_int("batch_size", self.batch_size, low=1)
+        check_real("lr", self.lr, low=0.0)
+        check_int("seed", self.seed, low=0)
+
+
+def to_tensor(x: np.ndarray) -> torch.Tensor:
+    """Dataset samples to model input: uint8 images / 255, channels-last to NCHW, float32."""
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    t = t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
+    if t.ndim == 3:
+        return t.unsqueeze(1)
+    if t.ndim == 4:
+        return t.permute(0, 3, 1, 2).contiguous()
+    return t
+
+
+def train_model(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    config: TrainConfig = TrainConfig(),
+    *,
+    progress: bool = True,
+    desc: str = "train",
+) -> nn.Module:
+    """Train ``model`` in place on ``x`` (N, ...) and labels ``y`` (N,); returns it in eval mode.
+
+    Shuffling and initialisation-independent randomness are drawn from ``config.seed``.
+    """
+    gen = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    if isinstance(model, MLP):
+        model.set_standardization(to_tensor(x))
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    loss_fn = nn.CrossEntropyLoss()
+    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    n = len(labels)
+    steps = (n + config.batch_size - 1) // config.batch_size
+    model.train()
+    with tqdm(total=config.epochs * steps, desc=desc, unit="batch", disable=not progress,
+              leave=False) as bar:
+        for epoch in range(config.epochs):
+            order = torch.randperm(n, generator=gen).numpy()
+            for start in range(0, n, config.batch_size):
+                idx = order[start:start + config.batch_size]
+                loss = loss_fn(model(to_tensor(x[idx])), labels[idx])
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
+    """Predicted class of each sample, (N,) int64, in eval mode and large batches."""
+    model.eval()
+    out = np.empty(len(x), dtype=np.int64)
+    for start in range(0, len(x), batch_size):
+        out[start:start + batch_size] = model(to_tensor(x[start:start + batch_size])).argmax(1).numpy()
+    return out
+
+
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    """Share of ``x`` that ``model`` classifies as ``y``."""
+    return float(np.mean(predict(model, x) == y)) if len(y) else float("nan")
