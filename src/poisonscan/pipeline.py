@@ -67,7 +67,7 @@ def make_reclassifier(data: Dataset, spec: ModelSpec, config: TrainConfig, *,
 
     def reclassify(keep: np.ndarray, query: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
-        fresh = build_model(spec.arch, spec.sample_shape, spec.n_classes)
+        fresh = build_model(spec.arch, spec.sample_shape, spec.n_classes, seed=config.seed)
         train_model(fresh, data.x[keep], data.y[keep], config, progress=progress,
                     desc="reclassify")
         out = predict(fresh, data.x[query])
@@ -109,24 +109,28 @@ def scan(
         Show progress bars.
     """
     detector = detector if detector is not None else ActivationClustering()
-    detector._validate_params()  # fail on bad options before any long work
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    if model is None:
-        spec = ModelSpec(arch or default_architecture(data.x.shape[1:]), data.x.shape[1:],
-                         data.n_classes)
-        model = build_model(spec.arch, spec.sample_shape, spec.n_classes)
-        used_layer = resolve_layer(model, layer)[0]
-        train_model(model, data.x, data.y, train_config, progress=progress)
-    elif spec is None:
-        raise InputError("a model passed to scan() needs its ModelSpec.")
-    else:
+    detector._validate_params()  # fail on bad options and data before any long work
+    if model is not None:
+        if spec is None:
+            raise InputError("a model passed to scan() needs its ModelSpec.")
         if tuple(spec.sample_shape) != tuple(data.x.shape[1:]):
             raise InputError(f"the model expects samples of shape {tuple(spec.sample_shape)}; "
                              f"the data has {data.x.shape[1:]}.")
         if data.n_classes > spec.n_classes:
             raise InputError(f"labels out of range: the model has {spec.n_classes} classes, "
                              f"the data has labels up to {data.n_classes - 1}.")
+    if detector.segment_by == "label":
+        detector.check_segments(data.y)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if model is None:
+        spec = ModelSpec(arch or default_architecture(data.x.shape[1:]), data.x.shape[1:],
+                         data.n_classes)
+        model = build_model(spec.arch, spec.sample_shape, spec.n_classes,
+                            seed=train_config.seed)
+        used_layer = resolve_layer(model, layer)[0]
+        train_model(model, data.x, data.y, train_config, progress=progress)
+    else:
         used_layer = resolve_layer(model, layer)[0]
     timings["train"] = time.perf_counter() - t0
 

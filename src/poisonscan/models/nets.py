@@ -84,7 +84,8 @@ def model_input_shape(sample_shape: tuple[int, ...]) -> tuple[int, ...]:
     return (c, h, w)
 
 
-def build_model(arch: str | None, sample_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+def build_model(arch: str | None, sample_shape: tuple[int, ...], n_classes: int, *,
+                seed: int | None = None) -> nn.Module:
     """Build an untrained model for samples of ``sample_shape`` (as stored in the dataset).
 
     Parameters
@@ -95,6 +96,9 @@ def build_model(arch: str | None, sample_shape: tuple[int, ...], n_classes: int)
         Shape of one sample in the dataset: (H, W), (H, W, C) or (D,).
     n_classes
         Number of output classes.
+    seed
+        Seed of the weight initialisation (the global torch RNG is left untouched); None uses
+        the global RNG.
     """
     arch = check_choice("arch", arch or default_architecture(sample_shape), ARCHITECTURES)
     shape = model_input_shape(sample_shape)
@@ -102,4 +106,8 @@ def build_model(arch: str | None, sample_shape: tuple[int, ...], n_classes: int)
         raise InputError(f"architecture {arch!r} does not fit samples of shape {sample_shape}.")
     if arch == "cnn" and (shape[1] < 8 or shape[2] < 8):
         raise InputError(f"the CNN needs images of at least 8x8 pixels; got {shape[1]}x{shape[2]}.")
-    return ARCHITECTURES[arch](shape, n_classes)
+    if seed is None:
+        return ARCHITECTURES[arch](shape, n_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ARCHITECTURES[arch](shape, n_classes)

@@ -1,0 +1,163 @@
+"""The command line: outputs of poison/scan, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_blob_images
+from poisonscan.attacks import pattern, poison_dataset
+from poisonscan.cli import main
+from poisonscan.data import save_dataset
+
+FAST = ["--epochs", "2", "--n-components", "4", "--n-init", "5", "-q"]
+
+
+@pytest.fixture(scope="module")
+def poisoned_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "blobs_poisoned.npz"
+    clean = make_blob_images(n_per_class=80)
+    save_dataset(path, poison_dataset(clean, pattern, [(0, 1), (1, 2), (2, 0)], rate=0.2))
+    return path
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_scan_writes_report_and_csv(poisoned_file: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    before = poisoned_file.read_bytes()
+    code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "r", *FAST], capsys)
+    assert code == 0, err
+    assert poisoned_file.read_bytes() == before  # input untouched
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["flagged_indices"] == sorted(report["flagged_indices"])
+    assert len(report["classes"]) == 3
+    for c in report["classes"]:
+        assert c["verdict"] in {"clean", "poisoned"}
+        assert sum(cl["size"] for cl in c["clusters"]) == c["n_samples"]
+    assert report["parameters"]["detector"]["n_components"] == 4
+    assert report["parameters"]["train"]["epochs"] == 2
+    assert set(report["timings_s"]) >= {"load", "train", "extract", "detect", "total"}
+    ev = report["evaluation"]
+    assert set(ev["overall"]) >= {"precision", "recall", "f1", "tpr", "fpr"}
+    assert set(ev["per_class"]) == {"0", "1", "2"}
+    rows = list(csv.DictReader((tmp_path / "r" / "flagged.csv").open()))
+    assert [int(r["index"]) for r in rows] == report["flagged_indices"]
+    assert rows == [] or set(rows[0]) == {"index", "label", "suspected_source", "score"}
+    assert (tmp_path / "r" / "model.safetensors").is_file()
+    # the saved model can be scanned again without training
+    code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "r2", "--model",
+                        tmp_path / "r" / "model.safetensors", *FAST], capsys)
+    assert code == 0, err
+
+
+def test_same_seed_same_flagged(poisoned_file: Path, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    flagged = []
+    for name in ("a", "b"):
+        assert run(["scan", poisoned_file, "--out", tmp_path / name, "--seed", "3", *FAST],
+                   capsys)[0] == 0
+        flagged.append(json.loads((tmp_path / name / "report.json").read_text())["flagged_indices"])
+    assert flagged[0] == flagged[1]
+
+
+def test_poison_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "clean.npz"
+    save_dataset(src, make_blob_images())
+    code, out, err = run(["poison", "--data", src, "--attack", "patch", "--patch-size", "2",
+                          "--rate", "0.25", "--mapping", "0,1:2", "--out", tmp_path / "p.npz"],
+                         capsys)
+    assert code == 0, err and "poison" in out
+    with np.load(tmp_path / "p.npz") as z:
+        assert {"x", "y", "is_poison", "source", "x_test_poison", "y_test_poison"} <= set(z.files)
+        assert abs(z["is_poison"][z["y"] == 2].mean() - 0.25) < 0.02
+    code, _, err = run(["poison", "--data", src, "--out", src], capsys)
+    assert code == 2 and "differ from the input" in err
+
+
+def _bad(tmp_path: Path, **arrays: np.ndarray) -> Path:
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def _images(n: int = 40, classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    d = make_blob_images(n_per_class=n // classes, n_classes=classes)
+    return d.x, d.y
+
+
+@pytest.mark.parametrize("case,match", [
+    ("missing", "not found"),
+    ("corrupt", "not a readable .npz"),
+    ("length", "same length"),
+    ("nan", "NaN or inf"),
+    ("negative", ">= 0"),
+    ("fractional", "integer class labels"),
+    ("tiny_class", "class 1 has 3 samples"),
+    ("single_class", "at least 2 classes"),
+    ("unknown_layer", "unknown layer 'nope'; valid names"),
+    ("unknown_option", "unrecognized arguments: --epoch 2. Did you mean '--epochs'?"),
+    ("bad_choice", "invalid choice: 'icaa'"),
+    ("out_of_range", "labels out of range"),
+])
+def test_bad_input_one_line_exit_2(case: str, match: str, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    x, y = _images()
+    args: list = ["--out", tmp_path / "out", "-q"]
+    if case == "missing":
+        data = tmp_path / "missing.npz"
+    elif case == "corrupt":
+        data = tmp_path / "c.npz"
+        data.write_bytes(b"not a zip file at all")
+    elif case == "length":
+        data = _bad(tmp_path, x=x, y=y[:-1])
+    elif case == "nan":
+        xf = x.astype(np.float32) / 255
+        xf[0, 0, 0] = np.nan
+        data = _bad(tmp_path, x=xf, y=y)
+    elif case == "negative":
+        data = _bad(tmp_path, x=x, y=y - 1)
+    elif case == "fractional":
+        data = _bad(tmp_path, x=x, y=y + 0.5)
+    elif case == "tiny_class":
+        data = _bad(tmp_path, x=x[:23], y=y[:23])
+    elif case == "single_class":
+        data = _bad(tmp_path, x=x, y=np.zeros_like(y))
+    elif case == "unknown_layer":
+        data, args = _bad(tmp_path, x=x, y=y), args + ["--layer", "nope"]
+    elif case == "unknown_option":
+        data, args = _bad(tmp_path, x=x, y=y), args + ["--epoch", "2"]
+    elif case == "bad_choice":
+        data, args = _bad(tmp_path, x=x, y=y), args + ["--reduce", "icaa"]
+    else:  # labels beyond what a 2-class model knows
+        model_dir = tmp_path / "m"
+        assert run(["scan", _bad(tmp_path, x=x, y=y), "--out", model_dir, *FAST], capsys)[0] == 0
+        y3 = y.copy()
+        y3[::4] = 2
+        data = tmp_path / "three.npz"
+        np.savez(data, x=x, y=y3)
+        args += ["--model", model_dir / "model.safetensors", "--n-components", "4"]
+    code, out, err = run(["scan", data, *args], capsys)
+    assert code == 2
+    assert match in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_missing_builtin_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["scan", "mnist", "--data-dir", tmp_path, "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "train-images-idx3-ubyte.gz" in err and err.count("\n") == 1
+
+
+def test_help_has_example(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("poison", "scan", "demo"):
+        assert main([command, "--help"]) == 0
+        assert "example:" in capsys.readouterr().out

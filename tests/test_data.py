@@ -1,0 +1,97 @@
+"""Dataset format, validation and the MNIST IDX loader."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from poisonscan.data import Dataset, load_dataset, load_mnist, load_npz, save_dataset
+from poisonscan.errors import InputError
+
+
+def test_roundtrip(tmp_path: Path, blob_images: Dataset) -> None:
+    path = tmp_path / "d.npz"
+    save_dataset(path, blob_images)
+    back = load_npz(path)
+    np.testing.assert_array_equal(back.x, blob_images.x)
+    np.testing.assert_array_equal(back.y_test, blob_images.y_test)
+    assert back.is_poison is None and back.n_classes == 3 and back.is_image
+
+
+def test_no_pickles_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "obj.npz"
+    np.savez(path, x=np.array([{"a": 1}], dtype=object), y=np.array([0]))
+    with pytest.raises(InputError, match="not a readable .npz"):
+        load_npz(path)
+
+
+@pytest.mark.parametrize("arrays,match", [
+    ({"x": np.zeros((4, 3)), "y": np.zeros(5, int)}, "same length"),
+    ({"x": np.full((4, 3), np.nan), "y": np.zeros(4, int)}, "NaN or inf"),
+    ({"x": np.array([[0, np.inf]]), "y": np.zeros(1, int)}, "NaN or inf"),
+    ({"x": np.zeros((4, 3)), "y": np.array([0, 1, -1, 0])}, ">= 0"),
+    ({"x": np.zeros((4, 3)), "y": np.array([0, 1.5, 1, 0])}, "integer class labels"),
+    ({"x": np.zeros((2, 3)), "y": np.array(["a", "b"])}, "integer class labels"),
+    ({"x": np.zeros((4, 8, 8)) + 2.0, "y": np.zeros(4, int)}, r"in \[0, 1\]"),
+    ({"x": np.zeros(4), "y": np.zeros(4, int)}, "shape"),
+    ({"x": np.zeros((4, 8, 8, 2)), "y": np.zeros(4, int)}, "channels"),
+    ({"x": np.zeros((4, 3)), "y": np.zeros(4, int), "is_poison": np.zeros(3, bool)}, "is_poison"),
+    ({"x": np.zeros((4, 3)), "y": np.zeros(4, int), "x_test": np.zeros((2, 3))}, "together"),
+])
+def test_invalid_arrays(tmp_path: Path, arrays: dict, match: str) -> None:
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(InputError, match=match):
+        load_npz(path)
+
+
+def test_float_integral_labels_accepted() -> None:
+    d = Dataset(x=np.zeros((3, 2)), y=np.array([0.0, 1.0, 2.0]))
+    assert d.y.dtype == np.int64 and d.n_classes == 3
+
+
+def test_missing_and_corrupt_files(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        load_npz(tmp_path / "nope.npz")
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 definitely not a zip")
+    with pytest.raises(InputError, match="not a readable"):
+        load_npz(corrupt)
+    only_x = tmp_path / "only_x.npz"
+    np.savez(only_x, x=np.zeros((2, 2)))
+    with pytest.raises(InputError, match="'x' and 'y'"):
+        load_npz(only_x)
+
+
+def _write_idx(path: Path, arr: np.ndarray) -> None:
+    header = struct.pack(">HBB", 0, 8, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + arr.astype(np.uint8).tobytes())
+
+
+def test_mnist_loader_reads_idx(tmp_path: Path) -> None:
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    imgs, labels = rng.integers(0, 255, (5, 28, 28)), np.arange(5)
+    for name, arr in [("train-images-idx3-ubyte.gz", imgs), ("train-labels-idx1-ubyte.gz", labels),
+                      ("t10k-images-idx3-ubyte.gz", imgs[:2]), ("t10k-labels-idx1-ubyte.gz", labels[:2])]:
+        _write_idx(folder / name, arr)
+    d = load_mnist(tmp_path)
+    np.testing.assert_array_equal(d.x, imgs)
+    np.testing.assert_array_equal(d.y_test, labels[:2])
+
+
+def test_mnist_missing_files_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "mnist").mkdir()
+    with pytest.raises(InputError, match="train-images-idx3-ubyte.gz"):
+        load_mnist(tmp_path)
+    monkeypatch.delenv("POISONSCAN_DATA", raising=False)
+    with pytest.raises(InputError, match="POISONSCAN_DATA"):
+        load_dataset("mnist")
+    with pytest.raises(InputError, match="Did you mean 'mnist'"):
+        load_dataset("mnsit")

@@ -1,0 +1,153 @@
+"""The detector on synthetic activations with planted sub-clusters, and its analyses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import nearest_mean_reclassifier, planted_activations
+from poisonscan.detect import ANALYSES, ActivationClustering, reduce
+from poisonscan.errors import InputError
+
+
+@pytest.mark.parametrize("method", ["ica", "pca", "none"])
+def test_planted_poison_found_exactly(method: str) -> None:
+    acts, y, is_poison, source = planted_activations()
+    det = ActivationClustering(reduce=method, n_components=5)
+    res = det.fit_detect(acts, y, reclassifier=nearest_mean_reclassifier(acts, y))
+    np.testing.assert_array_equal(res.is_poison, is_poison)
+    np.testing.assert_array_equal(res.suspected_source[is_poison], source[is_poison])
+    assert res.poisoned_classes == [0, 1, 2, 3]
+    assert all(c.suspected_sources == [(c.label - 1) % 4] for c in res.classes)
+
+
+def test_clean_classes_are_reported_clean() -> None:
+    # every class bimodal (two legitimate styles), nothing poisoned
+    rng = np.random.default_rng(1)
+    acts, y, _, _ = planted_activations(poison=False, seed=1)
+    acts[::5, 1] += 15.0  # a legitimate sub-population in every class
+    res = ActivationClustering().fit_detect(acts, y,
+                                            reclassifier=nearest_mean_reclassifier(acts, y))
+    assert not res.is_poison.any()
+    assert {c.verdict for c in res.classes} == {"clean"}
+    assert rng is not None
+
+
+@pytest.mark.parametrize("analysis,kwargs", [
+    ("relative-size", {"size_threshold": 0.35}),
+    ("silhouette", {"silhouette_threshold": 0.1}),
+    ("distance", {"distance_threshold": 1.0}),
+])
+def test_each_analysis_finds_planted_poison(analysis: str, kwargs: dict) -> None:
+    acts, y, is_poison, source = planted_activations()
+    res = ActivationClustering(analysis=analysis, **kwargs).fit_detect(acts, y)
+    np.testing.assert_array_equal(res.is_poison, is_poison)
+    if analysis == "distance":
+        np.testing.assert_array_equal(res.suspected_source[is_poison], source[is_poison])
+    figures = [cl for c in res.classes for cl in c.clusters if cl.rule is not None]
+    assert len(figures) == 4 and all(cl.threshold is not None for cl in figures)
+
+
+def test_silhouette_and_size_leave_balanced_split_alone() -> None:
+    # two equal legitimate halves per class: not small, so neither rule flags them
+    acts, y, _, _ = planted_activations(poison=False)
+    acts[1::2, 1] += 15.0
+    for analysis in ("relative-size", "silhouette"):
+        res = ActivationClustering(analysis=analysis).fit_detect(acts, y)
+        assert not res.is_poison.any(), analysis
+
+
+def test_exclusionary_statistic_is_l_over_p() -> None:
+    acts, y, _, _ = planted_activations(n_classes=3)
+    res = ActivationClustering().fit_detect(acts, y, reclassifier=nearest_mean_reclassifier(acts, y))
+    for c in res.classes:
+        (cand,) = [cl for cl in c.clusters if cl.rule is not None]
+        assert cand.statistic == 0.0 and cand.rule == "<=" and cand.threshold == 1.0
+
+
+def test_any_k() -> None:
+    acts, y, is_poison, _ = planted_activations()
+    res = ActivationClustering(n_clusters=3, analysis="distance").fit_detect(acts, y)
+    assert res.is_poison[is_poison].all()
+    assert all(len(c.clusters) == 3 for c in res.classes)
+
+
+def test_segment_by_prediction_uses_predictions() -> None:
+    acts, y, is_poison, _ = planted_activations()
+    res = ActivationClustering(segment_by="prediction").fit_detect(
+        acts, y, predictions=y, reclassifier=nearest_mean_reclassifier(acts, y))
+    np.testing.assert_array_equal(res.is_poison, is_poison)
+    with pytest.raises(InputError, match="predictions"):
+        ActivationClustering(segment_by="prediction").fit_detect(acts, y)
+
+
+def test_same_seed_same_result_and_result_dict() -> None:
+    acts, y, _, _ = planted_activations(seed=3)
+    r1 = ActivationClustering(random_state=7, analysis="relative-size").fit_detect(acts, y)
+    r2 = ActivationClustering(random_state=7, analysis="relative-size").fit_detect(acts, y)
+    np.testing.assert_array_equal(r1.flagged_indices, r2.flagged_indices)
+    np.testing.assert_array_equal(r1.score, r2.score)
+    d = r1.to_dict()
+    assert d["flagged_indices"] == sorted(d["flagged_indices"])
+    assert d["params"]["random_state"] == 7 and len(d["classes"]) == 4
+
+
+def test_ica_survives_dead_first_unit() -> None:
+    """Regression: a constant feature 0 (a dead ReLU unit) used to collapse FastICA's whitening."""
+    acts, y, is_poison, _ = planted_activations()
+    acts = np.maximum(acts, 0)  # ReLU
+    acts[:, 0] = 0.0            # dead unit in column 0
+    acts[y == 1, 1] += 40 * is_poison[y == 1]  # keep a trigger direction in class 1
+    cls = np.flatnonzero(y == 1)
+    r = reduce(acts[cls], "ica", n_components=5)
+    assert np.isfinite(r).all() and r.shape == (len(cls), 5)
+    res = ActivationClustering(analysis="relative-size").fit_detect(acts, y)
+    np.testing.assert_array_equal(res.is_poison[cls], is_poison[cls])
+
+
+def test_score_is_positive_in_minority_clusters() -> None:
+    acts, y, is_poison, _ = planted_activations()
+    res = ActivationClustering(analysis="relative-size").fit_detect(acts, y)
+    assert (res.score[is_poison] > 0).all() and (res.score[~is_poison] < 0).all()
+
+
+def test_registry_lists_all_analyses() -> None:
+    assert set(ANALYSES) == {"exclusionary-reclassification", "relative-size", "silhouette",
+                             "distance"}
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"reduce": "icaa"}, "Did you mean 'ica'"),
+    ({"analysis": "silhouete"}, "Did you mean 'silhouette'"),
+    ({"n_clusters": 1}, "n_clusters"),
+    ({"n_components": 2.5}, "integer"),
+    ({"size_threshold": 2.0}, "size_threshold"),
+])
+def test_bad_parameters(kwargs: dict, match: str) -> None:
+    acts, y, _, _ = planted_activations()
+    with pytest.raises(InputError, match=match):
+        ActivationClustering(**kwargs).fit_detect(acts, y)
+
+
+def test_unknown_parameter_suggests() -> None:
+    with pytest.raises(InputError, match="Did you mean 'n_components'"):
+        ActivationClustering().set_params(n_component=5)
+
+
+def test_bad_activations() -> None:
+    acts, y, _, _ = planted_activations()
+    det = ActivationClustering(analysis="relative-size")
+    bad = acts.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        det.fit_detect(bad, y)
+    with pytest.raises(InputError, match="at least 2 classes"):
+        det.fit_detect(acts, np.zeros(len(y), int))
+    y_small = y.copy()
+    y_small[:5] = 9
+    with pytest.raises(InputError, match="class 9 has 5 samples"):
+        det.fit_detect(acts, y_small)
+    with pytest.raises(InputError, match="same length"):
+        det.fit_detect(acts, y[:-1])
+    with pytest.raises(InputError, match="reclassifier"):
+        ActivationClustering().fit_detect(acts, y)
