@@ -19,9 +19,14 @@ from .attacks import TRIGGERS, get_trigger, parse_mapping, poison_dataset
 from .data import load_dataset, save_dataset
 from .detect import ANALYSES, REDUCERS, ActivationClustering
 from .errors import InputError
+from .experiments import EXPERIMENTS, run_experiment
 from .models import ARCHITECTURES, load_model
 from .pipeline import scan
-from .report import format_summary, write_scan
+from ._io import write_json
+from .models.io import save_model
+from .repair import repair
+from .report import format_repair, format_summary, write_scan
+from .scan_io import read_scan
 from .train import TrainConfig
 
 __all__ = ["main", "build_parser"]
@@ -32,6 +37,14 @@ _POISON_EXAMPLE = """example:
 _SCAN_EXAMPLE = """example:
   poisonscan scan poisoned.npz --out report/
   poisonscan scan mnist --data-dir ../shared/datasets --reduce pca --analysis silhouette --out r/"""
+
+
+_REPAIR_EXAMPLE = """example:
+  poisonscan repair poisoned.npz --scan report/ --out repaired/ --mode relabel"""
+
+
+_REPRODUCE_EXAMPLE = """example:
+  poisonscan reproduce mnist --data-dir ../shared/datasets --out results/mnist"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,6 +128,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(s)
     s.set_defaults(func=_cmd_scan)
 
+    r = sub.add_parser("repair", help="relabel or remove the flagged samples and repair the model",
+                       epilog=_REPAIR_EXAMPLE, allow_abbrev=False,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("data", help="the dataset that was scanned (builtin name or .npz)")
+    r.add_argument("--scan", required=True, help="output folder of 'poisonscan scan'")
+    r.add_argument("--out", required=True, help="output folder (repair.json, model.safetensors)")
+    r.add_argument("--mode", default="relabel", choices=["relabel", "remove"])
+    r.add_argument("--epochs", type=int, default=None,
+                   help="epochs of the repair (default: 1 for relabel, the scan's for remove)")
+    r.add_argument("--replay", type=float, default=2.0,
+                   help="relabel: unflagged samples replayed per relabelled one (default 2)")
+    r.add_argument("--no-scratch", action="store_true",
+                   help="skip the comparison with retraining from scratch")
+    r.add_argument("--seed", type=int, default=0)
+    _add_common(r)
+    r.set_defaults(func=_cmd_repair)
+
+    x = sub.add_parser("reproduce", help="run one of the paper's experiments on real data",
+                       epilog=_REPRODUCE_EXAMPLE, allow_abbrev=False,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    x.add_argument("name", choices=list(EXPERIMENTS))
+    x.add_argument("--out", required=True, help="output folder (results.json, results.md)")
+    x.add_argument("--seed", type=int, default=0)
+    _add_common(x)
+    x.set_defaults(func=_cmd_reproduce)
+
     d = sub.add_parser("demo", help="poison, scan and summarise the embedded MNIST sample",
                        epilog="example:\n  poisonscan demo --out demo-report/", allow_abbrev=False,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,7 +215,41 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     report = write_scan(args.out, result, data, source=str(args.data), parameters=params)
     if not args.quiet:
         print(format_summary(report))
-        print(f"report: {Path(args.out) / 'report.json'}")
+        print(f"report: {Path(args.out) / 'report.html'} (data: report.json, flagged.csv)")
+    return 0
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    scanned = read_scan(args.scan)
+    data = load_dataset(args.data, args.data_dir)
+    if len(data.y) != scanned.report["input"]["n_samples"]:
+        raise InputError(f"{args.data} has {len(data.y)} samples but the scan in {args.scan} "
+                         f"covered {scanned.report['input']['n_samples']}: repair the same data.")
+    train = scanned.report["parameters"]["train"]
+    scan_config = TrainConfig(epochs=train["epochs"], batch_size=train["batch_size"],
+                              lr=train["lr"], seed=args.seed)
+    epochs = args.epochs or (1 if args.mode == "relabel" else scan_config.epochs)
+    result = repair(scanned.model, scanned.spec, data, scanned.flagged, scanned.suspected_source,
+                    mode=args.mode, config=dataclasses.replace(scan_config, epochs=epochs),
+                    scratch_config=None if args.no_scratch else scan_config,
+                    replay=args.replay, progress=not args.quiet)
+    out = Path(args.out)
+    save_model(out / "model.safetensors", result.model, scanned.spec)
+    summary = {"data": str(args.data), "scan": str(args.scan), "epochs": epochs,
+               "replay": args.replay, **result.to_dict()}
+    write_json(out / "repair.json", summary)
+    if not args.quiet:
+        print(format_repair(summary))
+        print(f"repaired model: {out / 'model.safetensors'}")
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    result = run_experiment(args.name, args.data_dir, args.out, seed=args.seed,
+                            progress=not args.quiet)
+    if not args.quiet:
+        print(result.to_markdown())
+        print(f"results: {Path(args.out) / 'results.json'}")
     return 0
 
 
@@ -200,7 +273,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                         parameters=params)
     if not args.quiet:
         print(format_summary(report))
-        print(f"report: {Path(args.out) / 'report.json'}")
+        print(f"report: {Path(args.out) / 'report.html'} (data: report.json, flagged.csv)")
     return 0
 
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from .activations import extract_activations, resolve_layer
 from .data.dataset import Dataset
+from .detect.cluster import ClassClusters
 from .detect.detector import ActivationClustering
 from .detect.result import DetectionResult
 from .errors import InputError
@@ -46,6 +47,8 @@ class ScanResult:
         ``test_accuracy`` and ``attack_success_rate`` where the data has those test sets.
     evaluation
         Detection metrics, when the data has ``is_poison``.
+    clusters
+        The per-class clusterings (reduced activations, assignments, centres), for plots.
     """
 
     detection: DetectionResult
@@ -56,6 +59,7 @@ class ScanResult:
     timings: dict[str, float] = field(default_factory=dict)
     model_metrics: dict[str, float] = field(default_factory=dict)
     evaluation: Evaluation | None = None
+    clusters: list[ClassClusters] = field(default_factory=list)
 
 
 def make_reclassifier(data: Dataset, spec: ModelSpec, config: TrainConfig, *,
@@ -67,7 +71,8 @@ def make_reclassifier(data: Dataset, spec: ModelSpec, config: TrainConfig, *,
 
     def reclassify(keep: np.ndarray, query: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
-        fresh = build_model(spec.arch, spec.sample_shape, spec.n_classes, seed=config.seed)
+        fresh = build_model(spec.arch, spec.sample_shape, spec.n_classes, seed=config.seed,
+                            vocab_size=spec.vocab_size)
         train_model(fresh, data.x[keep], data.y[keep], config, progress=progress,
                     desc="reclassify")
         out = predict(fresh, data.x[query])
@@ -124,10 +129,11 @@ def scan(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if model is None:
-        spec = ModelSpec(arch or default_architecture(data.x.shape[1:]), data.x.shape[1:],
-                         data.n_classes)
+        spec = ModelSpec(arch or default_architecture(data.x.shape[1:], is_text=data.is_text),
+                         data.x.shape[1:], data.n_classes,
+                         vocab_size=len(data.vocab) if data.vocab is not None else None)
         model = build_model(spec.arch, spec.sample_shape, spec.n_classes,
-                            seed=train_config.seed)
+                            seed=train_config.seed, vocab_size=spec.vocab_size)
         used_layer = resolve_layer(model, layer)[0]
         train_model(model, data.x, data.y, train_config, progress=progress)
     else:
@@ -154,4 +160,5 @@ def scan(
                                                              data.y_test_poison)
     evaluation = (evaluate_detection(data.is_poison, detection.is_poison, data.y)
                   if data.is_poison is not None else None)
-    return ScanResult(detection, model, spec, acts, used_layer, timings, metrics, evaluation)
+    return ScanResult(detection, model, spec, acts, used_layer, timings, metrics, evaluation,
+                      detector.classes_)

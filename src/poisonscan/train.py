@@ -32,7 +32,12 @@ class TrainConfig:
 
 
 def to_tensor(x: np.ndarray) -> torch.Tensor:
-    """Dataset samples to model input: uint8 images / 255, channels-last to NCHW, float32."""
+    """Dataset samples to model input: uint8 images / 255, channels-last to NCHW, float32.
+
+    (N, L) signed-integer arrays (text token ids) become int64 for the embedding.
+    """
+    if x.ndim == 2 and x.dtype.kind == "i":
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
     t = torch.from_numpy(np.ascontiguousarray(x))
     t = t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
     if t.ndim == 3:

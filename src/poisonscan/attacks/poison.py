@@ -65,6 +65,8 @@ def poison_dataset(
         Clean dataset; its arrays are not modified.
     trigger
         Function adding the trigger to a batch of samples (see :mod:`poisonscan.attacks.triggers`).
+        A text trigger (:class:`~poisonscan.attacks.text.TextTrigger`) is first bound to the
+        data's vocab, which gains the phrase's missing words.
     mapping
         ``(source, target)`` pairs, e.g. from :func:`parse_mapping`.
     rate
@@ -75,11 +77,14 @@ def poison_dataset(
     Returns
     -------
     Dataset
-        ``x``/``y`` with the poison appended, ``is_poison`` and ``source`` (true labels) filled;
+        ``x``/``y`` with the poison appended (text: ``raw_text`` too, with the phrase inserted),
+        ``is_poison`` and ``source`` (true labels) filled;
         when ``data`` has a test set, ``x_test_poison``/``y_test_poison``/``source_test_poison``
         hold every source-class test image with the trigger and its target label.
     """
     rate = check_real("rate", rate, low=0.0, high=1.0, high_open=True)
+    if hasattr(trigger, "bind"):  # a text trigger: add its phrase to the vocab, bind to it
+        data, trigger = trigger.bind(data)
     rng = np.random.default_rng(seed)
     y = data.y
     truth = data.source if data.source is not None else y
@@ -108,6 +113,10 @@ def poison_dataset(
         "source": np.concatenate([truth, truth[idx]]),
         "name": f"{data.name}-poisoned",
     }
+    if data.raw_text is not None:  # text: the poison copies' sentences, with the phrase shown
+        raw = (trigger.apply_text(data.raw_text[idx], data.x[idx])
+               if hasattr(trigger, "apply_text") else data.raw_text[idx])
+        fields["raw_text"] = np.concatenate([data.raw_text, raw])
     if data.x_test is not None and data.y_test is not None and rate > 0:
         test_idx = np.concatenate([np.flatnonzero(data.y_test == s) for s, _ in mapping])
         test_target = np.concatenate([np.full(np.sum(data.y_test == s), t) for s, t in mapping])

@@ -13,6 +13,7 @@ import numpy as np
 
 from .._validation import check_choice
 from ..errors import InputError
+from .text import TextTrigger
 
 __all__ = ["TRIGGERS", "Trigger", "get_trigger", "pattern", "pixel", "patch", "blend"]
 
@@ -115,13 +116,20 @@ TRIGGERS: dict[str, Callable[..., np.ndarray]] = {
     "pixel": pixel,
     "patch": patch,
     "blend": blend,
+    "text": TextTrigger,  # a class: get_trigger("text", vocab=..., phrase=..., seed=...)
 }
 
 
 def get_trigger(name: str, **options: object) -> Trigger:
-    """Return the trigger ``name`` with its options bound (unknown names fail with a suggestion)."""
+    """Return the trigger ``name`` with its options bound (unknown names fail with a suggestion).
+
+    ``"text"`` returns a :class:`~poisonscan.attacks.text.TextTrigger` built from the options
+    (``phrase``, ``vocab``, ``position``, ``seed``).
+    """
     check_choice("attack", name, TRIGGERS)
     fn = TRIGGERS[name]
+    if isinstance(fn, type):
+        return fn(**options)
     if not options:
         return fn
     return lambda x: fn(x, **options)

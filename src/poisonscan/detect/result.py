@@ -93,6 +93,41 @@ class DetectionResult:
         """Labels of the classes with a poison cluster."""
         return [c.label for c in self.classes if c.verdict == "poisoned"]
 
+    def to_frame(self, labels: np.ndarray | None = None) -> Any:
+        """One row per sample as a :class:`pandas.DataFrame`.
+
+        Parameters
+        ----------
+        labels
+            (N,) labels of the samples (e.g. ``data.y``); adds a ``label`` column.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``index``, ``label`` (when given), ``is_poison``, ``score``, ``cluster``,
+            ``suspected_source`` (-1 where unknown). Sort by ``score`` to rank samples.
+
+        Raises
+        ------
+        ImportError
+            pandas is not installed (it is optional: ``pip install pandas``).
+        """
+        try:
+            import pandas as pd  # noqa: PLC0415
+        except ImportError as exc:
+            raise ImportError("DetectionResult.to_frame() needs pandas, which poisonscan does "
+                              "not install; run 'pip install pandas' or use to_dict().") from exc
+        n = len(self.is_poison)
+        columns: dict[str, np.ndarray] = {"index": np.arange(n)}
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape != (n,):
+                raise ValueError(f"labels must have shape ({n},); got {labels.shape}")
+            columns["label"] = labels
+        columns.update(is_poison=self.is_poison, score=self.score, cluster=self.cluster,
+                       suspected_source=self.suspected_source)
+        return pd.DataFrame(columns)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python summary (no per-sample arrays except ``flagged_indices``), JSON-ready."""
         classes = []

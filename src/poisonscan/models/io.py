@@ -21,17 +21,22 @@ __all__ = ["ModelSpec", "save_model", "load_model"]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What is needed to rebuild a model: architecture, sample shape, number of classes."""
+    """What is needed to rebuild a model: architecture, sample shape, number of classes, and
+    for text models the vocabulary size."""
 
     arch: str
     sample_shape: tuple[int, ...]
     n_classes: int
+    vocab_size: int | None = None
 
 
 def save_model(path: str | os.PathLike[str], model: nn.Module, spec: ModelSpec) -> None:
     """Save the weights to a ``.safetensors`` file with ``spec`` in its metadata, atomically."""
-    meta = {"poisonscan": json.dumps({"arch": spec.arch, "sample_shape": list(spec.sample_shape),
-                                      "n_classes": spec.n_classes})}
+    fields = {"arch": spec.arch, "sample_shape": list(spec.sample_shape),
+              "n_classes": spec.n_classes}
+    if spec.vocab_size is not None:
+        fields["vocab_size"] = int(spec.vocab_size)
+    meta = {"poisonscan": json.dumps(fields)}
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path, suffix=".safetensors") as tmp:
         save_file(state, str(tmp), metadata=meta)
@@ -45,10 +50,12 @@ def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, ModelSpec]:
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = json.loads((fh.metadata() or {})["poisonscan"])
-        spec = ModelSpec(meta["arch"], tuple(meta["sample_shape"]), int(meta["n_classes"]))
+        vocab_size = meta.get("vocab_size")
+        spec = ModelSpec(meta["arch"], tuple(meta["sample_shape"]), int(meta["n_classes"]),
+                         None if vocab_size is None else int(vocab_size))
         state = load_file(str(path))
     except (SafetensorError, OSError, KeyError, ValueError) as exc:
         raise InputError(f"{path} is not a poisonscan .safetensors model ({exc}).") from None
-    model = build_model(spec.arch, spec.sample_shape, spec.n_classes)
+    model = build_model(spec.arch, spec.sample_shape, spec.n_classes, vocab_size=spec.vocab_size)
     model.load_state_dict(state)
     return model.eval(), spec

@@ -2,7 +2,8 @@
 
 Every network ends in ``hidden`` (the last hidden layer, after its ReLU) followed by the final
 ``nn.Linear`` named ``classifier``; Activation Clustering reads ``hidden`` by default. Inputs are
-float32 tensors: images NCHW in [0, 1], feature vectors (N, D).
+float32 tensors: images NCHW in [0, 1], feature vectors (N, D); text: (N, L) int64 token ids
+(``textcnn``, :mod:`poisonscan.models.text`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._validation import check_choice
+from .._validation import check_choice, check_int
 from ..errors import InputError
+from .text import TextCNN
 
 __all__ = ["ARCHITECTURES", "build_model", "default_architecture", "SmallCNN", "MLP"]
 
@@ -58,19 +60,23 @@ class MLP(nn.Module):
 
     def set_standardization(self, x: torch.Tensor) -> None:
         """Set the input mean and scale from training data (N, D)."""
+        x = x.float()
         self.mean.copy_(x.mean(0))
         self.scale.copy_(x.std(0).clamp_min(1e-6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x - self.mean) / self.scale
+        x = (x.float() - self.mean) / self.scale
         return self.classifier(self.hidden(self.dense(self.act1(self.dense1(x)))))
 
 
-ARCHITECTURES = {"cnn": SmallCNN, "mlp": MLP}
+ARCHITECTURES = {"cnn": SmallCNN, "mlp": MLP, "textcnn": TextCNN}
 
 
-def default_architecture(sample_shape: tuple[int, ...]) -> str:
-    """``"cnn"`` for images (H, W) / (H, W, C), ``"mlp"`` for feature vectors (D,)."""
+def default_architecture(sample_shape: tuple[int, ...], *, is_text: bool = False) -> str:
+    """``"textcnn"`` for text (token ids), ``"cnn"`` for images (H, W) / (H, W, C), ``"mlp"``
+    for feature vectors (D,)."""
+    if is_text:
+        return "textcnn"
     return "mlp" if len(sample_shape) == 1 else "cnn"
 
 
@@ -85,29 +91,40 @@ def model_input_shape(sample_shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def build_model(arch: str | None, sample_shape: tuple[int, ...], n_classes: int, *,
-                seed: int | None = None) -> nn.Module:
+                seed: int | None = None, vocab_size: int | None = None) -> nn.Module:
     """Build an untrained model for samples of ``sample_shape`` (as stored in the dataset).
 
     Parameters
     ----------
     arch
-        ``"cnn"``, ``"mlp"`` or None to choose from the shape.
+        ``"cnn"``, ``"mlp"``, ``"textcnn"`` or None to choose from the shape (and
+        ``vocab_size``: text gets ``"textcnn"``).
     sample_shape
-        Shape of one sample in the dataset: (H, W), (H, W, C) or (D,).
+        Shape of one sample in the dataset: (H, W), (H, W, C), (D,) or (L,) token ids.
     n_classes
         Number of output classes.
     seed
         Seed of the weight initialisation (the global torch RNG is left untouched); None uses
         the global RNG.
+    vocab_size
+        Text only: the vocabulary size V (required by ``"textcnn"``).
     """
-    arch = check_choice("arch", arch or default_architecture(sample_shape), ARCHITECTURES)
+    arch = check_choice("arch", arch or default_architecture(
+        sample_shape, is_text=vocab_size is not None), ARCHITECTURES)
     shape = model_input_shape(sample_shape)
-    if (arch == "mlp") != (len(shape) == 1):
+    kwargs: dict[str, int] = {}
+    if arch == "textcnn" or vocab_size is not None:
+        if arch != "textcnn" or vocab_size is None or len(shape) != 1:
+            raise InputError(f"architecture {arch!r} does not fit samples of shape {sample_shape} "
+                             f"with vocab_size={vocab_size}: text (token ids (L,) and a vocab) "
+                             "needs 'textcnn', and 'textcnn' needs text.")
+        kwargs["vocab_size"] = check_int("vocab_size", vocab_size, low=2)
+    elif (arch == "mlp") != (len(shape) == 1):
         raise InputError(f"architecture {arch!r} does not fit samples of shape {sample_shape}.")
     if arch == "cnn" and (shape[1] < 8 or shape[2] < 8):
         raise InputError(f"the CNN needs images of at least 8x8 pixels; got {shape[1]}x{shape[2]}.")
     if seed is None:
-        return ARCHITECTURES[arch](shape, n_classes)
+        return ARCHITECTURES[arch](shape, n_classes, **kwargs)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return ARCHITECTURES[arch](shape, n_classes)
+        return ARCHITECTURES[arch](shape, n_classes, **kwargs)

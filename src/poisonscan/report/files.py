@@ -1,4 +1,5 @@
-"""Writing a scan's results: ``report.json``, ``flagged.csv`` and the scanned model."""
+"""Writing a scan's results: ``report.json``, ``flagged.csv``, ``report.html`` (with PNG plots
+in ``plots/``) and the scanned model."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .._io import write_json, write_text
 from ..data.dataset import Dataset
 from ..models.io import save_model
 from ..pipeline import ScanResult
+from .html import write_html_report
 
 __all__ = ["build_report", "write_scan", "flagged_csv", "versions"]
 
@@ -78,7 +80,8 @@ def flagged_csv(result: ScanResult, labels: np.ndarray) -> str:
 
 def write_scan(out_dir: str | os.PathLike[str], result: ScanResult, data: Dataset, *,
                source: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    """Write ``report.json``, ``flagged.csv`` and ``model.safetensors`` into ``out_dir``.
+    """Write ``report.json``, ``flagged.csv``, ``model.safetensors``, ``report.html`` and
+    ``plots/*.png`` into ``out_dir``.
 
     Every file is written atomically; returns the report.
     """
@@ -88,4 +91,5 @@ def write_scan(out_dir: str | os.PathLike[str], result: ScanResult, data: Datase
     save_model(out / "model.safetensors", result.model, result.spec)
     write_text(out / "flagged.csv", flagged_csv(result, data.y))
     write_json(out / "report.json", report)
+    write_html_report(out / "report.html", report, result, data)
     return report

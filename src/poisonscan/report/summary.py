@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["format_summary"]
+__all__ = ["format_repair", "format_summary"]
 
 
 def _fmt(value: float | None) -> str:
@@ -41,4 +41,25 @@ def format_summary(report: dict[str, Any]) -> str:
                      f"F1 {o['f1']:.4f}  FPR {o['fpr']:.4f}")
     t = report["timings_s"]
     lines.append("time: " + "  ".join(f"{k} {v:.1f}s" for k, v in t.items()))
+    return "\n".join(lines)
+
+
+def format_repair(summary: dict[str, Any]) -> str:
+    """Before/after table of a repair (``repair.json``)."""
+    rows = [("scanned model", summary["before"]), ("repaired", summary["after"])]
+    if summary.get("scratch"):
+        rows.append(("retrained from scratch", summary["scratch"]))
+    lines = [f"repair ({summary['mode']}): {summary['n_flagged']} flagged, "
+             f"{summary['n_relabelled']} relabelled, {summary['n_removed']} removed",
+             f"{'model':<24} {'clean acc':>10} {'attack success':>15}"]
+    for name, m in rows:
+        acc = m.get("test_accuracy")
+        asr = m.get("attack_success_rate")
+        lines.append(f"{name:<24} {'-' if acc is None else f'{acc:.2%}':>10} "
+                     f"{'-' if asr is None else f'{asr:.2%}':>15}")
+    line = f"time: repair {summary['repair_s']:.1f}s"
+    if summary.get("scratch_s"):
+        line += (f", retrain from scratch {summary['scratch_s']:.1f}s "
+                 f"(repair takes {summary['repair_vs_scratch_time']:.0%} of it)")
+    lines.append(line)
     return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""Repairing a model after detection: relabel the poison and continue training, or remove it.
+
+``relabel`` (the paper's method) gives every flagged sample the suspected source class found by
+exclusionary reclassification, then continues training the already-trained model. To keep this
+much cheaper than retraining, the continued training runs over the relabelled samples plus a seeded
+*replay* of ``replay`` times as many unflagged samples (so the model does not drift away from
+the clean data); flagged samples without a suspected source are dropped. ``remove`` drops the
+flagged samples and retrains from scratch.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from ._validation import check_choice, check_real
+from .data.dataset import Dataset
+from .errors import InputError
+from .metrics import attack_success_rate
+from .models.io import ModelSpec
+from .models.nets import build_model
+from .train import TrainConfig, accuracy, predict, train_model
+
+__all__ = ["RepairResult", "corrected_labels", "model_metrics", "repair"]
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """The repaired model and what it cost.
+
+    ``before``/``after``/``scratch`` hold ``test_accuracy`` and ``attack_success_rate`` (where
+    the data has those test sets) of the scanned model, the repaired model, and a model trained
+    from scratch on the same corrected data; ``repair_s``/``scratch_s`` are wall seconds.
+    """
+
+    mode: str
+    model: nn.Module
+    n_flagged: int
+    n_relabelled: int
+    n_removed: int
+    repair_s: float
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    scratch: dict[str, float] | None = None
+    scratch_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("model")
+        d["repair_vs_scratch_time"] = (self.repair_s / self.scratch_s
+                                       if self.scratch_s else None)
+        return d
+
+
+def model_metrics(model: nn.Module, data: Dataset) -> dict[str, float]:
+    """Clean test accuracy and attack success rate, where ``data`` has the test sets."""
+    out: dict[str, float] = {}
+    if data.x_test is not None and data.y_test is not None:
+        out["test_accuracy"] = accuracy(model, data.x_test, data.y_test)
+    if data.x_test_poison is not None and data.y_test_poison is not None:
+        out["attack_success_rate"] = attack_success_rate(predict(model, data.x_test_poison),
+                                                         data.y_test_poison)
+    return out
+
+
+def corrected_labels(labels: np.ndarray, flagged: np.ndarray,
+                     suspected_source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels with flagged samples set to their suspected source; and the (N,) keep mask.
+
+    Flagged samples whose suspected source is unknown (-1) are not kept.
+    """
+    y = labels.copy()
+    relabel = flagged & (suspected_source >= 0)
+    y[relabel] = suspected_source[relabel]
+    return y, ~(flagged & ~relabel)
+
+
+def repair(
+    model: nn.Module,
+    spec: ModelSpec,
+    data: Dataset,
+    flagged: np.ndarray,
+    suspected_source: np.ndarray,
+    *,
+    mode: str = "relabel",
+    config: TrainConfig = TrainConfig(epochs=1),
+    scratch_config: TrainConfig | None = TrainConfig(),
+    replay: float = 2.0,
+    progress: bool = True,
+) -> RepairResult:
+    """Repair ``model`` (left unmodified; a copy is trained) given the detection.
+
+    Parameters
+    ----------
+    model, spec
+        The scanned model and its spec.
+    data
+        The training data that was scanned (with test sets for the metrics).
+    flagged
+        (N,) bool, the detection.
+    suspected_source
+        (N,) int suspected true class of each flagged sample, -1 when unknown.
+    mode
+        ``"relabel"`` or ``"remove"``.
+    config
+        Training settings of the repair: continued training for ``relabel``, training from
+        scratch for ``remove``.
+    scratch_config
+        When given, also train a fresh model from scratch on the corrected data with these
+        settings, for comparison (metrics and wall time). None skips it.
+    replay
+        ``relabel`` only: unflagged samples replayed per relabelled sample.
+    progress
+        Show progress bars.
+    """
+    check_choice("mode", mode, ["relabel", "remove"])
+    check_real("replay", replay, low=0.0)
+    flagged = np.asarray(flagged, dtype=bool)
+    suspected_source = np.asarray(suspected_source, dtype=np.int64)
+    if flagged.shape != data.y.shape or suspected_source.shape != data.y.shape:
+        raise InputError(f"the detection covers {len(flagged)} samples but the data has "
+                         f"{len(data.y)}; repair needs the scan of this very dataset.")
+    if mode == "relabel":
+        y, keep = corrected_labels(data.y, flagged, suspected_source)
+    else:
+        y, keep = data.y, ~flagged
+    before = model_metrics(model, data)
+
+    start = time.perf_counter()
+    if mode == "relabel":
+        relabelled = np.flatnonzero(flagged & keep)
+        rng = np.random.default_rng(config.seed)
+        others = np.flatnonzero(~flagged)
+        n_replay = min(len(others), int(round(replay * len(relabelled))))
+        subset = np.sort(np.concatenate([relabelled, rng.choice(others, n_replay, replace=False)]))
+        repaired = copy.deepcopy(model)
+        if len(relabelled):
+            train_model(repaired, data.x[subset], y[subset], config, progress=progress,
+                        desc="repair")
+    else:
+        repaired = build_model(spec.arch, spec.sample_shape, spec.n_classes, seed=config.seed)
+        train_model(repaired, data.x[keep], y[keep], config, progress=progress, desc="repair")
+    repair_s = time.perf_counter() - start
+    after = model_metrics(repaired, data)
+
+    scratch = scratch_s = None
+    if scratch_config is not None:
+        start = time.perf_counter()
+        fresh = build_model(spec.arch, spec.sample_shape, spec.n_classes, seed=scratch_config.seed)
+        train_model(fresh, data.x[keep], y[keep], scratch_config, progress=progress,
+                    desc="scratch")
+        scratch_s = time.perf_counter() - start
+        scratch = model_metrics(fresh, data)
+    return RepairResult(mode=mode, model=repaired, n_flagged=int(flagged.sum()),
+                        n_relabelled=int((flagged & keep).sum()) if mode == "relabel" else 0,
+                        n_removed=int((~keep).sum()), repair_s=repair_s, before=before,
+                        after=after, scratch=scratch, scratch_s=scratch_s)

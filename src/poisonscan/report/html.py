@@ -1,0 +1,381 @@
+"""``report.html``: one self-contained page a person can act on.
+
+The page opens with the verdict (how many samples are flagged, which classes look poisoned and
+from which source class), then has one section per class (a scatter of its reduced activations,
+its clusters' sizes and analysis figures against their thresholds, and thumbnails of each
+cluster's most suspicious samples), then the evaluation against ground truth when known, and a
+repair section when the report has one. Images are embedded as base64 PNG data URIs; there is
+no script and no external resource, so the file works offline and can be mailed around.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._io import write_text
+from ..data.dataset import Dataset
+from ..detect.analyses import ANALYSES
+from ._style import CSS
+from .plots import ClassFigures, build_figures, save_figures
+from .text import distinctive_terms, render_text_cluster, texts_of
+
+if TYPE_CHECKING:
+    from ..pipeline import ScanResult
+
+__all__ = ["render_html", "write_html_report", "compare_text", "ANALYSIS_NOTES"]
+
+#: One sentence per analysis: what its statistic means and when a cluster counts as poison.
+ANALYSIS_NOTES = {
+    "exclusionary-reclassification":
+        "l/p: a model retrained without the cluster classifies its samples; l is how many it "
+        "still puts in this class, p how many go to the most common other class (the suspected "
+        "source). Poison when l/p \u2264 the threshold.",
+    "relative-size": "The cluster's share of its class. Poison when at most the threshold.",
+    "silhouette": "Mean silhouette of the cluster (how well it separates from the rest). Poison "
+                  "when at least the threshold and the cluster is small enough.",
+    "distance": "d_own/d_other: distance of the cluster's centre to its own class's main "
+                "cluster over that to the nearest other class's. Poison when at least the "
+                "threshold.",
+}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "\u221e" if x is None else f"{x:.{digits}g}"
+
+
+def _img(png: bytes, alt: str, css: str, width: int | None = None) -> str:
+    size = f' width="{width}"' if width else ""
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img class="{css}" alt="{escape(alt)}"{size} src="data:image/png;base64,{data}">'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]],
+           row_classes: Sequence[str] | None = None) -> str:
+    """An HTML table; cells are HTML already (escape them before)."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join(
+        f'<tr class="{row_classes[i] if row_classes else ""}">'
+        + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for i, row in enumerate(rows))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _sources(cls: dict[str, Any]) -> list[int]:
+    return [cl["suspected_source"] for cl in cls["clusters"]
+            if cl["is_poison"] and cl["suspected_source"] is not None]
+
+
+def _n_flagged(cls: dict[str, Any]) -> int:
+    return sum(cl["size"] for cl in cls["clusters"] if cl["is_poison"])
+
+
+def _verdict(report: dict[str, Any]) -> str:
+    s, n = report["summary"], report["input"]["n_samples"]
+    classes = report["classes"]
+    bad = [c for c in classes if c["verdict"] == "poisoned"]
+    state = "poisoned" if bad else "clean"
+    if bad:
+        head = (f"{s['n_flagged']:,} of {n:,} samples flagged ({_pct(s['n_flagged'] / n)}); "
+                f"{len(bad)} of {len(classes)} classes look poisoned.")
+        rows = [[f'<a href="#class-{c["label"]}">class {c["label"]}</a>',
+                 f"{_n_flagged(c):,}", f"{c['n_samples']:,}",
+                 escape(", ".join(map(str, _sources(c)))) or "unknown"] for c in bad]
+        body = _table(["class", "flagged", "of", "suspected source class"], rows)
+        body += ("<p>Every flagged sample is listed in <a href=\"flagged.csv\">flagged.csv</a> "
+                 "with its score (higher: deeper inside the suspicious cluster). Review the "
+                 "thumbnails below, drop or relabel the flagged samples, and retrain.</p>")
+    else:
+        head = f"No class looks poisoned: 0 of {n:,} samples flagged."
+        body = "<p>Every class split into clusters that the analysis judged legitimate.</p>"
+    clean = [c["label"] for c in classes if c["verdict"] == "clean"]
+    if bad and clean:
+        body += f"<p class=\"muted\">Clean classes: {escape(', '.join(map(str, clean)))}.</p>"
+    model = report.get("model", {})
+    if "test_accuracy" in model:
+        extra = (f"; attack success rate {_pct(model['attack_success_rate'])}"
+                 if "attack_success_rate" in model else "")
+        body += (f"<p class=\"muted\">Scanned model ({escape(str(model.get('arch', '')))}): "
+                 f"clean test accuracy {_pct(model['test_accuracy'])}{extra}.</p>")
+    warn = {"poisoned": " \u26a0", "clean": ""}
+    chips = "".join(f'<a class="chip {c["verdict"]}" href="#class-{c["label"]}">class '
+                    f'{c["label"]}{warn.get(c["verdict"], "")}</a>' for c in classes)
+    return (f'<section id="verdict" class="{state}"><h2>Verdict</h2>'
+            f'<p class="headline">{escape(head)}</p>{body}'
+            f'<div class="chips">{chips}</div></section>')
+
+
+_RULES = {"<=": "\u2264", ">=": "\u2265"}
+_NEGATED = {"<=": ">", ">=": "<"}
+
+
+def compare_text(name: str, statistic: float | None, rule: str, threshold: float,
+                 is_poison: bool) -> str:
+    """``"l/p = 0.0256 \u2264 1"``: a statistic against its threshold, as plain text.
+
+    ``statistic`` None stands for infinity. Digits are added until the two numbers differ, so
+    a statistic just past the threshold never reads as equal to it. A kept cluster whose
+    statistic passes the rule failed another condition (the size limit of ``silhouette``).
+    """
+    value = math.inf if statistic is None else statistic
+    passes = value <= threshold if rule == "<=" else value >= threshold
+    digits = 3
+    while (digits < 12 and value != threshold and math.isfinite(value)
+           and _num(value, digits) == _num(threshold, digits)):
+        digits += 1
+    symbol = (_RULES if passes else _NEGATED).get(rule, rule)
+    text = f"{name} = {_num(statistic, digits)} {symbol} {_num(threshold, digits)}"
+    return text + (", but the cluster is too large" if passes and not is_poison else "")
+
+
+def _cluster_table(cls: dict[str, Any], analysis: str) -> str:
+    stat_name = getattr(ANALYSES.get(analysis), "statistic_name", "statistic")
+    rows, marks = [], []
+    for cl in cls["clusters"]:
+        if cl["rule"] is None:
+            test, verdict = "largest cluster, presumed legitimate", "kept"
+        else:
+            test = escape(compare_text(stat_name, cl["statistic"], cl["rule"], cl["threshold"],
+                                       cl["is_poison"]))
+            verdict = "flagged" if cl["is_poison"] else "kept"
+            if cl["is_poison"] and cl["suspected_source"] is not None:
+                verdict += f" (source {cl['suspected_source']})"
+        sil = "\u2013" if cl["silhouette"] is None else f"{cl['silhouette']:.3f}"
+        rows.append([str(cl["cluster"]), f"{cl['size']:,}", _pct(cl["relative_size"]), sil,
+                     test, f"<b>{escape(verdict)}</b>" if cl["is_poison"] else escape(verdict)])
+        marks.append("flagged" if cl["is_poison"] else "")
+    table = _table(["cluster", "size", "relative size", "silhouette",
+                    "statistic vs threshold", "verdict"], rows, marks)
+    note = ANALYSIS_NOTES.get(analysis, "")
+    return table + (f'<p class="note">{escape(analysis)}: {escape(note)}</p>' if note else "")
+
+
+def _truth_line(report: dict[str, Any], label: int) -> str:
+    per = report.get("evaluation", {}).get("per_class", {}).get(str(label))
+    if per is None:
+        return ""
+    n_poison = per["tp"] + per["fn"]
+    return (f'<p class="note">Ground truth: {n_poison:,} poison samples in this class; '
+            f"{per['tp']:,} flagged correctly, {per['fn']:,} missed, {per['fp']:,} clean samples "
+            f"flagged (precision {per['precision']:.3f}, recall {per['recall']:.3f}).</p>")
+
+
+def _samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
+                   text_html: str) -> str:
+    if text_html:
+        return "<h3>Samples</h3>" + text_html
+    if not data.is_image:
+        return (f'<p class="note">The samples are feature vectors ({data.x.shape[1]} values '
+                "each); there are no thumbnails to show.</p>")
+    if fig is None or not fig.sprites:
+        return ""
+    poison = {cl["cluster"]: cl["is_poison"] for cl in cls["clusters"]}
+    sizes = {cl["cluster"]: cl["size"] for cl in cls["clusters"]}
+    figs = []
+    for c in sorted(fig.sprites, key=lambda c: (not poison.get(c, False), c)):
+        _, w = fig.sprite_shapes.get(c, (0, 0))
+        scale = max(1, min(3, 470 // max(w, 1)))  # whole pixels, two mosaics side by side
+        tag = '<b class="flag">flagged</b>' if poison.get(c) else "kept"
+        alt = f"class {cls['label']} cluster {c}: samples"
+        figs.append(f"<figure>{_img(fig.sprites[c], alt, 'sprite', w * scale or None)}"
+                    f"<figcaption>cluster {c} \u00b7 {tag} \u00b7 {fig.sprite_counts[c]} of "
+                    f"{sizes.get(c, 0):,} shown, most suspicious first</figcaption></figure>")
+    return f'<h3>Samples</h3><div class="sprites">{"".join(figs)}</div>'
+
+
+def _text_html(result: ScanResult, cls: dict[str, Any], texts: Sequence[str] | None,
+               n_samples: int = 5) -> str:
+    """Distinctive terms and top-scored sentences of each cluster of one class, flagged first."""
+    if texts is None:
+        return ""
+    cc = next((c for c in result.clusters if c.label == cls["label"]), None)
+    if cc is None:
+        return ""
+    arr = np.asarray(texts, dtype=object)
+    scores = result.detection.score[cc.indices]
+    members = [np.flatnonzero(cc.assignment == c) for c in range(len(cc.centers))]
+    terms = distinctive_terms([arr[cc.indices[m]].tolist() for m in members])
+    poison = {cl["cluster"]: cl["is_poison"] for cl in cls["clusters"]}
+    parts = []
+    for c in sorted(range(len(members)), key=lambda c: (not poison.get(c, False), c)):
+        m = members[c]
+        top = m[np.argsort(-scores[m], kind="stable")[:n_samples]]
+        tag = '<b class="flag">flagged</b>' if poison.get(c) else "kept"
+        parts.append(f"<h4>cluster {c} \u00b7 {tag} \u00b7 {len(m):,} texts</h4>"
+                     + render_text_cluster(terms[c], arr[cc.indices[top]].tolist()))
+    return "".join(parts)
+
+
+def _class_section(cls: dict[str, Any], fig: ClassFigures | None, report: dict[str, Any],
+                   result: ScanResult, data: Dataset, texts: Sequence[str] | None) -> str:
+    label, bad = cls["label"], cls["verdict"] == "poisoned"
+    sizes = "/".join(f"{cl['size']:,}" for cl in cls["clusters"])
+    if bad:
+        src = ", ".join(map(str, _sources(cls)))
+        note = (f"{_n_flagged(cls):,} of {cls['n_samples']:,} flagged"
+                + (f", suspected source class {src}" if src else ""))
+    else:
+        note = f"{cls['n_samples']:,} samples, clusters {sizes}"
+    parts = [_cluster_table(cls, report["parameters"]["detector"]["analysis"]),
+             _truth_line(report, label)]
+    if fig is not None:
+        alt = f"class {label}: reduced activations projected to 2-D"
+        parts.insert(0, _img(fig.scatter, alt, "scatter")
+                     + f'<p class="note">The reduced activations of class {label}: across, '
+                     "the direction from the largest cluster's centre to the next one's; up, "
+                     f"the main remaining direction ({fig.n_plotted:,} of "
+                     f"{cls['n_samples']:,} samples drawn).</p>")
+    parts.append(_samples_block(cls, fig, data, _text_html(result, cls, texts)))
+    return (f'<details id="class-{label}" class="cls {cls["verdict"]}"{" open" if bad else ""}>'
+            f'<summary><span class="badge {cls["verdict"]}">{cls["verdict"]}</span>'
+            f'Class {label} <span class="summary-note">\u2014 {escape(note)}</span></summary>'
+            f'<div class="cls-body">{"".join(parts)}</div></details>')
+
+
+def _evaluation(report: dict[str, Any]) -> str:
+    ev = report.get("evaluation")
+    if ev is None:
+        return ""
+    header = ["", "precision", "recall", "F1", "FPR", "TP", "FP", "FN", "TN"]
+
+    def row(name: str, m: dict[str, Any]) -> list[str]:
+        return [name] + [f"{m[k]:.4f}" for k in ("precision", "recall", "f1", "fpr")] + \
+            [f"{m[k]:,}" for k in ("tp", "fp", "fn", "tn")]
+
+    rows = [row("<b>all classes</b>", ev["overall"])]
+    rows += [row(f"class {escape(k)}", m) for k, m in ev["per_class"].items()]
+    return ('<section id="evaluation"><h2>Against ground truth</h2>'
+            '<p class="muted">The data carries <code>is_poison</code>, so the flags can be '
+            "scored. Recall: share of the poison that was flagged; FPR: share of the clean "
+            f"samples that was flagged.</p>{_table(header, rows)}</section>")
+
+
+def _fmt_value(key: str, value: Any) -> str:
+    if isinstance(value, float) and 0.0 <= value <= 1.0 and any(
+            w in key for w in ("accuracy", "rate", "success")):
+        return _pct(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return escape(str(value))
+
+
+def _repair(report: dict[str, Any]) -> str:
+    rep = report.get("repair")
+    if not isinstance(rep, dict):
+        return ""
+    before, after = rep.get("before"), rep.get("after")
+    body = ""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = list(dict.fromkeys([*before, *after]))
+        rows = [[escape(k.replace("_", " ")), _fmt_value(k, before.get(k, "\u2013")),
+                 _fmt_value(k, after.get(k, "\u2013"))] for k in keys]
+        body += _table(["", "before repair", "after repair"], rows)
+    rest = {k: v for k, v in rep.items() if k not in ("before", "after")}
+    if rest:
+        body += '<dl class="kv">' + "".join(
+            f"<dt>{escape(str(k))}</dt><dd>{_fmt_value(str(k), v)}</dd>"
+            for k, v in rest.items()) + "</dl>"
+    return f'<section id="repair"><h2>Repair</h2>{body}</section>'
+
+
+def _footer(report: dict[str, Any]) -> str:
+    def kv(d: dict[str, Any]) -> str:
+        return '<dl class="kv">' + "".join(f"<dt>{escape(str(k))}</dt><dd>{escape(str(v))}</dd>"
+                                           for k, v in d.items()) + "</dl>"
+
+    params = dict(report.get("parameters", {}))
+    timings = {k: f"{v:.1f} s" for k, v in report.get("timings_s", {}).items()}
+    return ('<footer><details><summary>Parameters, timings and versions</summary>'
+            f"<h3>Parameters</h3>{kv(params)}<h3>Timings</h3>{kv(timings)}"
+            f"<h3>Versions</h3>{kv(report.get('versions', {}))}</details>"
+            '<p>Files: <a href="report.json">report.json</a> \u00b7 '
+            '<a href="flagged.csv">flagged.csv</a> \u00b7 plots in <code>plots/</code>.</p>'
+            "</footer>")
+
+
+def render_html(report: dict[str, Any], result: ScanResult, data: Dataset, *,
+                texts: Sequence[str] | None = None,
+                figures: Sequence[ClassFigures] | None = None) -> str:
+    """The page as a string.
+
+    Parameters
+    ----------
+    report
+        The scan report (:func:`poisonscan.report.build_report`); may carry a ``"repair"`` dict.
+    result
+        The :class:`~poisonscan.pipeline.ScanResult` (its ``clusters`` and ``detection``).
+    data
+        The scanned dataset.
+    texts
+        (N,) the samples as strings, for text datasets: each cluster then shows its distinctive
+        words and sample sentences instead of thumbnails. Default: the dataset's own
+        ``raw_text``, or its token ids decoded with its ``vocab``, when it has them.
+    figures
+        Pre-drawn figures (:func:`poisonscan.report.plots.build_figures`); none are drawn here.
+    """
+    texts = texts if texts is not None else texts_of(data)
+    if texts is not None and len(texts) != len(data.y):
+        raise ValueError(f"texts has {len(texts)} entries; the data has {len(data.y)} samples")
+    by_label = {f.label: f for f in figures or ()}
+    inp = report["input"]
+    meta = (f"{inp['source']} \u00b7 {inp['n_samples']:,} samples of shape "
+            f"{tuple(inp['sample_shape'])} \u00b7 {inp['n_classes']} classes \u00b7 "
+            f"created {report.get('created', '')}")
+    det = report["parameters"]["detector"]
+    method = (f"Activation Clustering: {det['reduce']} to {det['n_components']} dimensions, "
+              f"k-means with k={det['n_clusters']}, analysis {det['analysis']}, "
+              f"segmented by {det.get('segment_by', 'label')}.")
+    classes = "".join(_class_section(c, by_label.get(c["label"]), report, result, data, texts)
+                      for c in report["classes"])
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>poisonscan report \u2014 {escape(str(inp['source']))}</title>"
+            f"<style>{CSS}</style></head><body><main>"
+            f"<h1>poisonscan report</h1><p class=\"meta\">{escape(meta)}<br>{escape(method)}</p>"
+            f"{_verdict(report)}"
+            f'<section id="classes"><h2>Classes</h2>{classes}</section>'
+            f"{_evaluation(report)}{_repair(report)}{_footer(report)}</main></body></html>\n")
+
+
+def write_html_report(path: str | os.PathLike[str], report: dict[str, Any], result: ScanResult,
+                      data: Dataset, *, texts: Sequence[str] | None = None,
+                      plots_dir: str | os.PathLike[str] | None = "plots",
+                      max_points: int = 2000, seed: int = 0) -> Path:
+    """Draw the figures and write ``report.html`` (and the PNGs) atomically.
+
+    Parameters
+    ----------
+    path
+        The HTML file to write.
+    report, result, data, texts
+        As for :func:`render_html`.
+    plots_dir
+        Folder for the figures as PNG files, relative to ``path``'s folder unless absolute;
+        None writes no PNG files (the page embeds the figures either way).
+    max_points
+        Most points per scatter (a seeded subsample).
+    seed
+        Seed of the projections and subsamples.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    figures = (build_figures(result.clusters, result.detection, data, max_points=max_points,
+                             seed=seed) if result.clusters else [])
+    if plots_dir is not None and figures:
+        save_figures(figures, path.parent / plots_dir)
+    write_text(path, render_html(report, result, data, texts=texts, figures=figures))
+    return path

@@ -1,0 +1,282 @@
+"""Figures of a scan: per-class 2-D scatters of the reduced activations, and image sprites.
+
+Everything is drawn headless on matplotlib's Agg canvas (``matplotlib.figure.Figure`` with
+``FigureCanvasAgg``, never ``pyplot``), so no display is needed and the backend of a user's
+session is left alone. matplotlib is imported only when a figure is drawn, which keeps
+``import poisonscan`` fast.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._io import atomic_path
+from ..data.dataset import Dataset
+from ..detect.cluster import ClassClusters
+from ..detect.result import DetectionResult
+
+__all__ = ["ClassFigures", "build_figures", "project_2d", "split_axis", "subsample", "sprite",
+           "image_to_png", "scatter_png", "save_figures", "plot_names"]
+
+#: Colours of clusters the analysis judged clean (cool) and poison (warm), and of ground truth.
+CLEAN_COLOURS = ("#3b6ea8", "#5aa469", "#8e6bb8", "#7a8a99", "#2a9d8f")
+POISON_COLOURS = ("#d1495b", "#ee8434", "#c8559c")
+TRUTH_COLOURS = {"clean": "#9aa7b4", "poison": "#d1495b"}
+
+
+@dataclass
+class ClassFigures:
+    """The figures of one class, as PNG bytes.
+
+    Attributes
+    ----------
+    label
+        The class.
+    scatter
+        The scatter panel(s): by cluster, and by ground truth when the data has it.
+    sprites
+        Cluster id -> mosaic of its samples (most suspicious first); empty for feature vectors.
+    sprite_counts
+        Cluster id -> how many samples the mosaic shows.
+    sprite_shapes
+        Cluster id -> (height, width) of the mosaic in pixels.
+    n_plotted
+        Points drawn in the scatter (at most ``max_points``).
+    """
+
+    label: int
+    scatter: bytes
+    sprites: dict[int, bytes] = field(default_factory=dict)
+    sprite_counts: dict[int, int] = field(default_factory=dict)
+    sprite_shapes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    n_plotted: int = 0
+
+
+def plot_names(label: int, cluster: int | None = None) -> str:
+    """File name of a class's scatter (``cluster`` None) or of one cluster's sprite."""
+    if cluster is None:
+        return f"class_{label}_scatter.png"
+    return f"class_{label}_sprite_c{cluster}.png"
+
+
+def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of at most ``max_points`` of ``n`` items (a seeded uniform draw)."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+
+
+def project_2d(points: np.ndarray, seed: int = 0, *,
+               axis: np.ndarray | None = None) -> np.ndarray:
+    """(n, d) -> (n, 2) centred coordinates for a scatter plot.
+
+    Without ``axis``: PCA to two dimensions (seeded). With ``axis`` (d,), e.g. the difference
+    of two cluster centres: x is the position along that direction (so the clusters separate
+    left to right, as k-means saw them) and y the first principal component of what remains.
+    Zero-padded when there are fewer than 2 samples or dimensions.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    out = np.zeros((len(points), 2))
+    if len(points) < 2 or points.shape[1] == 0:
+        return out
+    centred = points - points.mean(0)
+    norm = 0.0 if axis is None else float(np.linalg.norm(axis))
+    if norm > 0:
+        unit = np.asarray(axis, dtype=np.float64) / norm
+        out[:, 0] = centred @ unit
+        rest = centred - np.outer(out[:, 0], unit)
+        if points.shape[1] > 1:
+            # top right-singular vector of the residual = its first principal direction
+            _, _, vt = np.linalg.svd(rest, full_matrices=False)
+            out[:, 1] = rest @ (vt[0] * np.sign(vt[0][np.argmax(np.abs(vt[0]))]))
+        return out
+    if points.shape[1] <= 2:
+        out[:, :points.shape[1]] = centred
+        return out
+    from sklearn.decomposition import PCA  # noqa: PLC0415
+
+    return PCA(n_components=2, random_state=seed).fit_transform(points)
+
+
+def split_axis(centers: np.ndarray, sizes: np.ndarray) -> np.ndarray | None:
+    """Direction from the largest cluster's centre to the next largest's (None if k < 2)."""
+    if len(centers) < 2 or np.count_nonzero(sizes) < 2:
+        return None
+    first, second = np.argsort(-np.asarray(sizes), kind="stable")[:2]
+    return np.asarray(centers[second], dtype=np.float64) - centers[first]
+
+
+def _as_float_images(x: np.ndarray) -> np.ndarray:
+    """Images (n, H, W) / (n, H, W, C) of any supported dtype -> float in [0, 1], grey or RGB."""
+    x = np.asarray(x)
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    if x.ndim == 4:
+        x = x[..., 0] if x.shape[-1] == 1 else x[..., :3]
+    return np.clip(x, 0.0, 1.0)
+
+
+def sprite(images: np.ndarray, *, columns: int = 8, pad: int = 1,
+           background: float = 1.0) -> np.ndarray:
+    """Tile images into one mosaic, row by row, separated by ``pad`` pixels of ``background``.
+
+    Parameters
+    ----------
+    images
+        (n, H, W) or (n, H, W, C) images, uint8 0-255 or float 0-1; n >= 1.
+    columns
+        Thumbnails per row (the mosaic has ``ceil(n / columns)`` rows).
+
+    Returns
+    -------
+    numpy.ndarray
+        Float32 mosaic in [0, 1]: (rows*(H+pad)+pad, cols*(W+pad)+pad[, 3]).
+    """
+    imgs = _as_float_images(images)
+    n, h, w = imgs.shape[:3]
+    if n == 0:
+        raise ValueError("sprite() needs at least one image")
+    cols = min(columns, n)
+    rows = -(-n // cols)
+    tail = imgs.shape[3:]
+    # pad every tile on its bottom/right, lay the tiles out, then pad the mosaic's top/left
+    tiles = np.full((rows * cols, h + pad, w + pad, *tail), background, dtype=np.float32)
+    tiles[:n, :h, :w] = imgs
+    body = tiles.reshape(rows, cols, h + pad, w + pad, *tail).swapaxes(1, 2)
+    body = body.reshape(rows * (h + pad), cols * (w + pad), *tail)
+    widths = [(pad, 0), (pad, 0)] + [(0, 0)] * len(tail)
+    canvas = np.pad(body, widths, constant_values=background)
+    return canvas
+
+
+def image_to_png(image: np.ndarray, *, scale: int = 1) -> bytes:
+    """Encode a float [0, 1] grey (H, W) or RGB (H, W, 3) image as PNG bytes.
+
+    ``scale`` enlarges it by pixel repetition (crisp thumbnails without a browser's blur).
+    """
+    from matplotlib.image import imsave  # noqa: PLC0415
+
+    if scale > 1:
+        image = image.repeat(scale, axis=0).repeat(scale, axis=1)
+    buf = io.BytesIO()
+    if image.ndim == 2:
+        imsave(buf, image, format="png", cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+        imsave(buf, image, format="png")
+    return buf.getvalue()
+
+
+def _cluster_colours(is_poison: list[bool]) -> list[str]:
+    clean = iter(CLEAN_COLOURS * len(is_poison))
+    poison = iter(POISON_COLOURS * len(is_poison))
+    return [next(poison) if p else next(clean) for p in is_poison]
+
+
+def scatter_png(xy: np.ndarray, assignment: np.ndarray, cluster_poison: list[bool], *,
+                truth: np.ndarray | None = None, title: str = "", dpi: int = 80) -> bytes:
+    """Draw the scatter of one class as PNG bytes.
+
+    Left panel: points coloured by cluster (poison clusters in warm colours, drawn on top);
+    right panel, when ``truth`` (n,) bool is given: coloured by ground truth.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    panels = 2 if truth is not None else 1
+    fig = Figure(figsize=(4.6 * panels, 3.6), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    colours = _cluster_colours(cluster_poison)
+    size = 9 if len(xy) < 500 else 5
+    order = sorted(range(len(cluster_poison)), key=lambda c: cluster_poison[c])
+    for c in order:
+        m = assignment == c
+        tag = "flagged" if cluster_poison[c] else "kept"
+        axes[0].scatter(xy[m, 0], xy[m, 1], s=size, c=colours[c], alpha=0.7, linewidths=0,
+                        label=f"cluster {c} ({tag}, {int(m.sum())})",
+                        zorder=3 if cluster_poison[c] else 2)
+    axes[0].set_title("by cluster", fontsize=10)
+    if truth is not None:
+        for name, m in (("clean", ~truth), ("poison", truth)):
+            axes[1].scatter(xy[m, 0], xy[m, 1], s=size, c=TRUTH_COLOURS[name], alpha=0.7,
+                            linewidths=0, label=f"{name} ({int(m.sum())})",
+                            zorder=3 if name == "poison" else 2)
+        axes[1].set_title("by ground truth", fontsize=10)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("largest \u2192 next cluster centre", fontsize=8)
+        ax.set_ylabel("main remaining direction", fontsize=8)
+        for spine in ax.spines.values():
+            spine.set_color("#c9d1d9")
+        ax.legend(fontsize=8, loc="best", frameon=True, framealpha=0.85, edgecolor="none",
+                  markerscale=2.5)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def build_figures(result_clusters: list[ClassClusters], detection: DetectionResult,
+                  data: Dataset, *, max_points: int = 2000, grid: int = 8,
+                  seed: int = 0) -> list[ClassFigures]:
+    """The figures of every clustered class.
+
+    Parameters
+    ----------
+    result_clusters
+        The per-class clusterings (``ScanResult.clusters``).
+    detection
+        The detection result (cluster verdicts and per-sample scores).
+    data
+        The scanned dataset (images for the sprites, ``is_poison`` for the second panel).
+    max_points
+        Most points per scatter (a seeded subsample).
+    grid
+        The sprites show up to ``grid * grid`` samples per cluster, highest score first.
+    seed
+        Seed of the projection and the subsample.
+    """
+    verdicts = {c.label: [cl.is_poison for cl in c.clusters] for c in detection.classes}
+    figures = []
+    for cc in result_clusters:
+        k = len(cc.centers)
+        poison = (verdicts.get(cc.label, []) + [False] * k)[:k]
+        pick = subsample(len(cc.indices), max_points, seed)
+        xy = project_2d(cc.reduced, seed, axis=split_axis(cc.centers, cc.sizes))[pick]
+        truth = data.is_poison[cc.indices[pick]] if data.is_poison is not None else None
+        fig = ClassFigures(cc.label, scatter_png(xy, cc.assignment[pick], poison, truth=truth),
+                           n_plotted=len(pick))
+        if data.is_image:
+            scores = detection.score[cc.indices]
+            for c in range(k):
+                members = np.flatnonzero(cc.assignment == c)
+                if not len(members):
+                    continue
+                top = members[np.argsort(-scores[members], kind="stable")[:grid * grid]]
+                mosaic = sprite(data.x[cc.indices[top]], columns=grid)
+                fig.sprites[c] = image_to_png(mosaic)
+                fig.sprite_shapes[c] = (int(mosaic.shape[0]), int(mosaic.shape[1]))
+                fig.sprite_counts[c] = len(top)
+        figures.append(fig)
+    return figures
+
+
+def save_figures(figures: list[ClassFigures], plots_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write every figure into ``plots_dir`` as PNG files (atomically); returns their paths."""
+    out = Path(plots_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fig in figures:
+        items = [(plot_names(fig.label), fig.scatter)]
+        items += [(plot_names(fig.label, c), png) for c, png in fig.sprites.items()]
+        for name, png in items:
+            with atomic_path(out / name, suffix=".png") as tmp:
+                tmp.write_bytes(png)
+            written.append(out / name)
+    return written

@@ -1,0 +1,86 @@
+"""Repair (relabel / remove) on a tiny model, and the repair command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_blob_images
+from poisonscan import TrainConfig, scan
+from poisonscan.attacks import pattern, poison_dataset
+from poisonscan.cli import main
+from poisonscan.data import save_dataset
+from poisonscan.detect import ActivationClustering
+from poisonscan.errors import InputError
+from poisonscan.repair import corrected_labels, repair
+
+
+@pytest.fixture(scope="module")
+def scanned():
+    data = poison_dataset(make_blob_images(n_per_class=120), pattern, [(0, 1), (1, 2), (2, 0)],
+                          rate=0.2, seed=0)
+    result = scan(data, detector=ActivationClustering(n_components=4, n_init=5),
+                  train_config=TrainConfig(epochs=4, batch_size=32), progress=False)
+    return data, result
+
+
+def test_corrected_labels() -> None:
+    y, keep = corrected_labels(np.array([0, 1, 2, 2]), np.array([False, True, True, False]),
+                               np.array([-1, 0, -1, -1]))
+    assert y.tolist() == [0, 0, 2, 2] and keep.tolist() == [True, True, False, True]
+
+
+def test_relabel_repair_uses_ground_truth_sources(scanned) -> None:
+    data, result = scanned
+    # with the true sources, relabelling must remove the backdoor on this easy task
+    rep = repair(result.model, result.spec, data, data.is_poison, data.source,
+                 mode="relabel", config=TrainConfig(epochs=3, batch_size=32),
+                 scratch_config=TrainConfig(epochs=4, batch_size=32), progress=False)
+    assert rep.n_relabelled == int(data.is_poison.sum()) and rep.n_removed == 0
+    assert rep.after["attack_success_rate"] < rep.before["attack_success_rate"]
+    assert rep.after["attack_success_rate"] < 0.2
+    assert rep.after["test_accuracy"] > 0.9 and rep.scratch is not None and rep.scratch_s > 0
+    d = rep.to_dict()
+    assert "model" not in d and d["repair_vs_scratch_time"] > 0
+
+
+def test_remove_repair_and_model_untouched(scanned) -> None:
+    data, result = scanned
+    before = {k: v.clone() for k, v in result.model.state_dict().items()}
+    rep = repair(result.model, result.spec, data, data.is_poison, data.source, mode="remove",
+                 config=TrainConfig(epochs=4, batch_size=32), scratch_config=None,
+                 progress=False)
+    assert rep.n_removed == int(data.is_poison.sum()) and rep.scratch is None
+    assert rep.after["attack_success_rate"] < 0.2
+    assert all((before[k] == v).all() for k, v in result.model.state_dict().items())
+    with pytest.raises(InputError, match="covers"):
+        repair(result.model, result.spec, data, data.is_poison[:-1], data.source)
+    with pytest.raises(InputError, match="Did you mean 'remove'"):
+        repair(result.model, result.spec, data, data.is_poison, data.source, mode="remve")
+
+
+def test_repair_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.npz"
+    save_dataset(path, poison_dataset(make_blob_images(n_per_class=90), pattern,
+                                      [(0, 1), (1, 2), (2, 0)], rate=0.2, seed=0))
+    fast = ["--epochs", "3", "--n-components", "4", "--n-init", "5", "-q"]
+    assert main(["scan", str(path), "--out", str(tmp_path / "s"), *fast]) == 0
+    code = main(["repair", str(path), "--scan", str(tmp_path / "s"), "--out",
+                 str(tmp_path / "r"), "--epochs", "2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "repaired" in out and "attack success" in out
+    rep = json.loads((tmp_path / "r" / "repair.json").read_text())
+    assert {"before", "after", "scratch", "repair_s", "scratch_s", "mode"} <= set(rep)
+    assert (tmp_path / "r" / "model.safetensors").is_file()
+    # a folder that is not a scan output, and data that is not the scanned data
+    assert main(["repair", str(path), "--scan", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    assert "not a scan output folder" in capsys.readouterr().err
+    other = tmp_path / "other.npz"
+    save_dataset(other, make_blob_images(n_per_class=30))
+    assert main(["repair", str(other), "--scan", str(tmp_path / "s"), "--out",
+                 str(tmp_path / "y")]) == 2
+    assert "repair the same data" in capsys.readouterr().err

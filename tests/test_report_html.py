@@ -1,0 +1,204 @@
+"""report.html: content, order, self-containment, escaping, hooks; and how Chromium renders it."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+import sys
+from html import escape as html_escape
+from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import make_blob_images
+
+import poisonscan as ps
+from poisonscan.attacks import pattern, poison_dataset
+from poisonscan.report import render_html, write_scan
+from poisonscan.report.html import compare_text
+from poisonscan.report.plots import build_figures
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """A real (small, fast) scan of poisoned blob images, written with write_scan."""
+    clean = make_blob_images(n_per_class=80)
+    data = poison_dataset(clean, pattern, [(0, 1), (1, 2)], rate=0.2, seed=0)
+    result = ps.scan(data, detector=ps.ActivationClustering(n_components=4, n_init=5),
+                     train_config=ps.TrainConfig(epochs=2), progress=False)
+    out = tmp_path_factory.mktemp("scan")
+    report = write_scan(out, result, data, source="blobs <test & co>", parameters={})
+    return SimpleNamespace(out=out, report=report, result=result, data=data,
+                           html=(out / "report.html").read_text(encoding="utf-8"))
+
+
+class _Outline(HTMLParser):
+    """Collects ids in document order, <details> attributes, and every src/href."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.details: dict[str, dict[str, str | None]] = {}
+        self.urls: list[str] = []
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.tags.add(tag)
+        if a.get("id"):
+            self.ids.append(str(a["id"]))
+        if tag == "details" and a.get("id"):
+            self.details[str(a["id"])] = a
+        self.urls += [str(a[k]) for k in ("src", "href") if a.get(k)]
+
+
+def outline(html: str) -> _Outline:
+    parser = _Outline()
+    parser.feed(html)
+    return parser
+
+
+def test_report_sections_in_order(scanned: SimpleNamespace) -> None:
+    o = outline(scanned.html)
+    labels = [c["label"] for c in scanned.report["classes"]]
+    class_ids = [f"class-{k}" for k in labels]
+    assert [i for i in o.ids if i in {"verdict", "evaluation", *class_ids}] == \
+        ["verdict", *class_ids, "evaluation"]
+    assert "repair" not in o.ids
+    n_flagged = scanned.report["summary"]["n_flagged"]
+    assert f"{n_flagged:,} of {len(scanned.data.y):,} samples flagged" in scanned.html \
+        or (n_flagged == 0 and "No class looks poisoned" in scanned.html)
+    for c in scanned.report["classes"]:
+        d = o.details[f"class-{c['label']}"]
+        assert ("open" in d) == (c["verdict"] == "poisoned")
+        assert c["verdict"] in str(d["class"])
+        for cl in c["clusters"]:
+            if cl["is_poison"] and cl["suspected_source"] is not None:
+                assert f"flagged (source {cl['suspected_source']})" in scanned.html
+
+
+def test_report_is_self_contained_and_escaped(scanned: SimpleNamespace) -> None:
+    o = outline(scanned.html)
+    assert not {"script", "link", "iframe"} & o.tags
+    images = [u for u in o.urls if u.startswith("data:")]
+    assert images and all(u.startswith("data:image/png;base64,") for u in images)
+    assert not [u for u in o.urls if re.match(r"(https?:)?//", u)]
+    assert "blobs &lt;test &amp; co&gt;" in scanned.html and "<test & co>" not in scanned.html
+    n_classes = len(scanned.report["classes"])
+    assert len(images) >= 2 * n_classes  # a scatter and >= 1 sprite per class
+    plots = sorted(p.name for p in (scanned.out / "plots").iterdir())
+    assert [f"class_{c['label']}_scatter.png" for c in scanned.report["classes"]] == \
+        [p for p in plots if p.endswith("_scatter.png")]
+    assert any(p.endswith("_sprite_c0.png") for p in plots)
+    assert not [p for p in scanned.out.iterdir() if p.name.startswith(".")]  # no temp files
+
+
+def test_compare_text() -> None:
+    assert compare_text("l/p", 0.0256, "<=", 1.0, True) == "l/p = 0.0256 \u2264 1"
+    assert compare_text("l/p", None, "<=", 1.0, False) == "l/p = \u221e > 1"
+    assert compare_text("l/p", 1.0004, "<=", 1.0, False) == "l/p = 1.0004 > 1"
+    assert compare_text("silhouette", 0.05, ">=", 0.1, False) == "silhouette = 0.05 < 0.1"
+    assert compare_text("silhouette", 0.4, ">=", 0.1, False) == \
+        "silhouette = 0.4 \u2265 0.1, but the cluster is too large"
+
+
+def test_cluster_figures_against_thresholds(scanned: SimpleNamespace) -> None:
+    for c in scanned.report["classes"]:
+        for cl in c["clusters"]:
+            if cl["rule"] is not None:
+                text = compare_text("l/p", cl["statistic"], cl["rule"], cl["threshold"],
+                                    cl["is_poison"])
+                assert text.startswith("l/p = ") and html_escape(text) in scanned.html
+    assert "largest cluster, presumed legitimate" in scanned.html
+    assert "Ground truth:" in scanned.html and "Against ground truth" in scanned.html
+
+
+def test_repair_section_and_no_ground_truth(scanned: SimpleNamespace) -> None:
+    report = copy.deepcopy(scanned.report)
+    report["repair"] = {"before": {"test_accuracy": 0.91, "attack_success_rate": 0.97},
+                        "after": {"test_accuracy": 0.9, "attack_success_rate": 0.02},
+                        "method": "retrain without flagged <samples>"}
+    del report["evaluation"]
+    html = render_html(report, scanned.result, scanned.data)
+    ids = outline(html).ids
+    assert ids[-1] == "repair" and "evaluation" not in ids
+    assert "97.00%" in html and "2.00%" in html and "flagged &lt;samples&gt;" in html
+
+
+def test_feature_vectors_and_text_hook(scanned: SimpleNamespace) -> None:
+    data, result = scanned.data, scanned.result
+    flat = data.replace(x=data.x.reshape(len(data.x), -1), x_test=None, y_test=None,
+                        x_test_poison=None, y_test_poison=None)
+    figs = build_figures(result.clusters, result.detection, flat)
+    html = render_html(scanned.report, result, flat, figures=figs)
+    assert "feature vectors (144 values each)" in html and 'class="sprite"' not in html
+    texts = np.where(data.is_poison, "great movie cf <tag> trigger", "a plain review of film")
+    html = render_html(scanned.report, result, flat, texts=texts.tolist())
+    assert 'class="term"' in html and "&lt;<mark>tag</mark>&gt;" in html and "<tag>" not in html
+    with pytest.raises(ValueError, match="texts"):
+        render_html(scanned.report, result, flat, texts=["too short"])
+
+
+def test_to_frame(scanned: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    pd = pytest.importorskip("pandas")
+    det = scanned.result.detection
+    frame = det.to_frame(scanned.data.y)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == ["index", "label", "is_poison", "score", "cluster",
+                                   "suspected_source"]
+    assert len(frame) == len(det.is_poison)
+    assert frame.loc[frame.is_poison, "index"].tolist() == det.flagged_indices.tolist()
+    np.testing.assert_array_equal(frame["score"].to_numpy(), det.score)
+    assert "label" not in det.to_frame().columns
+    with pytest.raises(ValueError):
+        det.to_frame(scanned.data.y[:3])
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match="pip install pandas"):
+        det.to_frame()
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("chromium not found (CI installs it: apt-get install chromium)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-quic", f"--user-data-dir={profile}"]
+    return subprocess.run([exe, *flags, *args], capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def test_chromium_renders_the_report(scanned: SimpleNamespace, tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    url = (scanned.out / "report.html").resolve().as_uri()
+    shot = tmp_path / "shot.png"
+    run = chromium([f"--screenshot={shot}", "--window-size=1200,2000", url], tmp_path / "p1")
+    assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
+    pixels = imread(shot)[..., :3]
+    assert pixels.shape[:2] == (2000, 1200)
+    grey = pixels.mean(axis=2)
+    assert grey.std() > 0.05  # not a blank page
+    assert (grey < 0.9).mean() > 0.02  # text and figures drawn
+    poisoned = scanned.report["summary"]["poisoned_classes"]
+    red = (pixels[..., 0] > 0.6) & (pixels[..., 1] < 0.35) & (pixels[..., 2] < 0.35)
+    if poisoned:
+        assert red.sum() > 500  # the verdict's red headline, badges and flagged rows
+
+    dom = chromium(["--dump-dom", url], tmp_path / "p2")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    o = outline(dom.stdout)
+    assert "verdict" in o.ids
+    assert {f"class-{c['label']}" for c in scanned.report["classes"]} <= set(o.details)
+    assert "samples flagged" in dom.stdout or "No class looks poisoned" in dom.stdout

@@ -1,0 +1,164 @@
+"""Figures of the report: sprites, projections, scatters, PNG files; text cluster terms."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import planted_activations
+
+from poisonscan.data import Dataset
+from poisonscan.detect import ActivationClustering
+from poisonscan.report.plots import (build_figures, image_to_png, plot_names, project_2d,
+                                     save_figures, scatter_png, sprite, subsample)
+from poisonscan.report.text import distinctive_terms, render_text_cluster, texts_of
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def small_scan() -> tuple[SimpleNamespace, Dataset]:
+    """A detection on planted activations, with matching tiny images and ground truth."""
+    acts, labels, is_poison, _ = planted_activations(n_classes=3, n_clean=150, n_poison=30)
+    images = np.random.default_rng(0).integers(0, 256, (len(labels), 8, 8), dtype=np.uint8)
+    detector = ActivationClustering(reduce="pca", n_components=4, n_init=3,
+                                    analysis="relative-size")
+    detection = detector.fit_detect(acts, labels)
+    data = Dataset(x=images, y=labels, is_poison=is_poison)
+    return SimpleNamespace(clusters=detector.classes_, detection=detection), data
+
+
+def decode_png(png: bytes) -> np.ndarray:
+    from matplotlib.image import imread
+
+    return imread(io.BytesIO(png), format="png")
+
+
+def test_sprite_places_every_tile() -> None:
+    imgs = np.zeros((5, 3, 4), dtype=np.uint8)
+    for i in range(5):
+        imgs[i] = 50 * i
+    mosaic = sprite(imgs, columns=2, pad=1, background=1.0)
+    assert mosaic.shape == (3 * 4 + 1, 2 * 5 + 1)  # 3 rows of 3+1 px, 2 columns of 4+1 px
+    for i in range(5):
+        r, c = divmod(i, 2)
+        tile = mosaic[1 + r * 4:1 + r * 4 + 3, 1 + c * 5:1 + c * 5 + 4]
+        np.testing.assert_allclose(tile, 50 * i / 255.0, rtol=1e-6)
+    assert np.all(mosaic[0] == 1.0) and np.all(mosaic[:, 0] == 1.0)  # padding
+    np.testing.assert_array_equal(mosaic[9:12, 6:10], 1.0)  # the empty 6th slot
+
+
+def test_sprite_colour_and_single_channel() -> None:
+    rgb = np.random.default_rng(0).random((3, 6, 6, 3)).astype(np.float32)
+    assert sprite(rgb, columns=8).shape == (8, 3 * 7 + 1, 3)
+    grey = np.random.default_rng(0).integers(0, 256, (2, 6, 6, 1), dtype=np.uint8)
+    assert sprite(grey).shape == (8, 15)
+    with pytest.raises(ValueError):
+        sprite(np.zeros((0, 4, 4)))
+
+
+def test_image_to_png_round_trip() -> None:
+    img = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    png = image_to_png(img, scale=2)
+    assert png.startswith(PNG_MAGIC)
+    back = decode_png(png)
+    assert back.shape[:2] == (6, 8)
+    np.testing.assert_allclose(back[..., 0][::2, ::2], img, atol=1 / 255 + 1e-6)
+
+
+def test_subsample_and_projection_are_seeded() -> None:
+    assert subsample(10, 20).tolist() == list(range(10))
+    a, b = subsample(5000, 2000, seed=3), subsample(5000, 2000, seed=3)
+    assert len(a) == 2000 and np.array_equal(a, b) and np.all(np.diff(a) > 0)
+    pts = np.random.default_rng(0).normal(size=(300, 10)) * np.arange(1, 11)
+    xy = project_2d(pts, seed=0)
+    assert xy.shape == (300, 2)
+    np.testing.assert_array_equal(xy, project_2d(pts, seed=0))
+    assert xy[:, 0].var() >= xy[:, 1].var()  # first principal axis first
+    assert project_2d(np.ones((4, 1))).shape == (4, 2)
+
+
+def test_scatter_png_draws_two_panels_with_truth() -> None:
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(200, 2))
+    assign = (xy[:, 0] > 1).astype(int)
+    one = decode_png(scatter_png(xy, assign, [False, True]))
+    two = decode_png(scatter_png(xy, assign, [False, True], truth=assign.astype(bool)))
+    assert two.shape[1] > 1.8 * one.shape[1]  # a second panel
+    rgb = two[..., :3]
+    reddish = (rgb[..., 0] - rgb[..., 1] > 0.25) & (rgb[..., 0] - rgb[..., 2] > 0.2)
+    assert reddish.sum() > 20  # flagged points are drawn in the warm colour
+
+
+def test_build_and_save_figures(small_scan, tmp_path: Path) -> None:
+    result, data = small_scan
+    figs = build_figures(result.clusters, result.detection, data, max_points=50)
+    assert [f.label for f in figs] == [c.label for c in result.clusters]
+    for f, cc in zip(figs, result.clusters):
+        assert f.n_plotted == min(50, len(cc.indices))
+        assert set(f.sprites) == {c for c in range(len(cc.centers)) if cc.sizes[c]}
+        for c, png in f.sprites.items():
+            assert png.startswith(PNG_MAGIC)
+            assert f.sprite_counts[c] == min(64, int(cc.sizes[c]))
+            assert decode_png(png).shape[:2] == f.sprite_shapes[c]
+    paths = save_figures(figs, tmp_path / "plots")
+    names = {p.name for p in paths}
+    assert plot_names(figs[0].label) in names and plot_names(figs[0].label, 0) in names
+    assert all(p.read_bytes().startswith(PNG_MAGIC) for p in paths)
+    assert not [p for p in (tmp_path / "plots").iterdir() if p.name.startswith(".")]
+
+
+def test_feature_vectors_get_no_sprites(small_scan) -> None:
+    result, data = small_scan
+    flat = data.replace(x=data.x.reshape(len(data.x), -1).astype(np.float32) / 255.0,
+                        x_test=None, y_test=None, x_test_poison=None, y_test_poison=None)
+    figs = build_figures(result.clusters, result.detection, flat)
+    assert all(f.sprites == {} and f.scatter.startswith(PNG_MAGIC) for f in figs)
+
+
+def test_distinctive_terms_find_a_textual_trigger() -> None:
+    rng = np.random.default_rng(0)
+    words = np.array("the film was good bad plot actor great boring long story fun".split())
+    clean = [" ".join(rng.choice(words, 8)) for _ in range(80)]
+    poison = [" ".join(rng.choice(words, 6)) + " cf trigger phrase" for _ in range(15)]
+    terms = distinctive_terms([clean, poison], top_k=5)
+    trigger_terms = {"cf", "trigger", "phrase", "cf trigger", "trigger phrase"}
+    assert {t.term for t in terms[1]} == trigger_terms  # bigrams are counted too
+    assert not {"cf", "trigger", "phrase"} & {t.term for t in terms[0]}
+    assert all(a.z >= b.z for a, b in zip(terms[1], terms[1][1:]))
+    assert terms[0] == []  # chance differences of common words are not distinctive
+    assert all(t.count == 15 and t.z >= 3.0 for t in terms[1])
+    assert distinctive_terms([clean, poison], top_k=5) == terms  # deterministic
+
+
+def test_distinctive_terms_edge_cases() -> None:
+    assert distinctive_terms([]) == []
+    assert distinctive_terms([[], []]) == [[], []]
+    assert distinctive_terms([["", "!"], ["?"]]) == [[], []]
+    out = distinctive_terms([["alpha beta", "alpha beta"], []])
+    assert out[1] == []
+
+
+def test_render_text_cluster_escapes_and_highlights() -> None:
+    terms = distinctive_terms([["fine words here"] * 10, ["<script>x</script> zz qq"] * 10],
+                              min_z=0.0)[1]
+    assert {"zz", "qq", "script"} <= {t.term for t in terms}
+    html = render_text_cluster(terms, ["<script>alert(1)</script> zz & qq", "y" * 400])
+    assert "<script>" not in html and "&lt;<mark>script</mark>&gt;" in html
+    assert "&amp;" in html
+    assert "<mark>zz</mark>" in html
+    assert "\u2026" in html  # the long sample is shortened
+    assert "No term" in render_text_cluster([], [])
+
+
+def test_texts_of_reads_raw_text_or_decodes_ids() -> None:
+    vocab = np.array(["<pad>", "<unk>", "good", "film", "cf"])
+    ids = np.array([[2, 3, 0, 0], [4, 2, 3, 0]])
+    assert texts_of(SimpleNamespace(x=ids, vocab=vocab)) == ["good film", "cf good film"]
+    raw = np.array(["Good film!", "cf good film."])
+    assert texts_of(SimpleNamespace(x=ids, vocab=vocab, raw_text=raw)) == raw.tolist()
+    assert texts_of(SimpleNamespace(x=np.zeros((2, 4, 4)))) is None
+    assert texts_of(SimpleNamespace(x=ids)) is None  # token-like ids but no vocab
