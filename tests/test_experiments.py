@@ -23,7 +23,8 @@ def _need(folder: str) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,folder", [("mnist", "mnist"), ("mnist-raw", "mnist"),
-                                         ("traffic-signs", "gtsrb"), ("multimodal", "gtsrb")])
+                                         ("traffic-signs", "gtsrb"), ("multimodal", "gtsrb"),
+                                         ("text", "rt-polarity")])
 def test_experiment_pipeline_on_slice(name: str, folder: str, tmp_path: Path) -> None:
     root = _need(folder)
     result = run_experiment(name, root, tmp_path, max_samples=3000, epochs=1)
@@ -37,7 +38,7 @@ def test_experiment_pipeline_on_slice(name: str, folder: str, tmp_path: Path) ->
 
 
 def test_registry() -> None:
-    assert {"mnist", "mnist-raw", "traffic-signs", "multimodal"} <= set(EXPERIMENTS)
+    assert set(EXPERIMENTS) == {"mnist", "mnist-raw", "traffic-signs", "multimodal", "text"}
 
 
 def test_superclasses_cover_gtsrb_once() -> None:

@@ -12,7 +12,7 @@ from torch import nn
 from conftest import make_blob_images
 from poisonscan.activations import extract_activations, layer_names
 from poisonscan.errors import InputError
-from poisonscan.models import MLP, ModelSpec, SmallCNN, build_model, load_model, save_model
+from poisonscan.models import MLP, ColorCNN, ModelSpec, SmallCNN, build_model, load_model, save_model
 from poisonscan.train import TrainConfig, accuracy, to_tensor, train_model
 
 
@@ -74,7 +74,7 @@ def test_extract_into_memmap(tmp_path: Path) -> None:
 
 def test_architecture_from_shape() -> None:
     assert isinstance(build_model(None, (28, 28), 10), SmallCNN)
-    assert isinstance(build_model(None, (32, 32, 3), 43), SmallCNN)
+    assert isinstance(build_model(None, (32, 32, 3), 43), ColorCNN)
     assert isinstance(build_model(None, (20,), 2), MLP)
     with pytest.raises(InputError, match="does not fit"):
         build_model("mlp", (28, 28), 10)

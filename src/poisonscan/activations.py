@@ -8,6 +8,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._validation import suggest
+from .detect.chunks import release_pages
 from .errors import InputError
 from .train import to_tensor
 
@@ -66,7 +67,9 @@ def extract_activations(
     batch_size
         Samples per forward pass.
     out
-        Optional preallocated (N, D) float array to fill, e.g. a ``np.memmap``.
+        Optional preallocated (N, D) float array to fill, e.g. a ``np.memmap`` (float32 or
+        float16); the pages of a memory map are released after each batch, so the process
+        holds about one batch whatever N is (see :func:`poisonscan.cache.cached_activations`).
     progress
         Show a progress bar.
 
@@ -91,6 +94,7 @@ def extract_activations(
             if out is None:
                 out = np.empty((len(x), batch.shape[1]), dtype=np.float32)
             out[start:start + len(batch)] = batch
+            release_pages(out)
     finally:
         handle.remove()
     if out is None:

@@ -5,6 +5,7 @@ This is the library's one-call entry point; the ``poisonscan scan`` command is a
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 from torch import nn
 
 from .activations import extract_activations, resolve_layer
+from .cache import cached_activations
 from .data.dataset import Dataset
 from .detect.cluster import ClassClusters
 from .detect.detector import ActivationClustering
@@ -93,6 +95,8 @@ def scan(
     spec: ModelSpec | None = None,
     layer: str | None = None,
     progress: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    cache_dtype: str = "float32",
 ) -> ScanResult:
     """Train a model on ``data`` (unless ``model`` is given), extract activations, detect poison.
 
@@ -112,6 +116,13 @@ def scan(
         Layer to read (default: the last hidden layer).
     progress
         Show progress bars.
+    cache_dir
+        Folder for the activation cache (e.g. the scan's output folder): the activations are
+        streamed into ``cache_dir/activations.npy`` (a memory map, so memory does not grow with
+        N) and reused by a later scan of the same model, data and layer; see
+        :func:`poisonscan.cache.cached_activations`. None (default): extract in memory.
+    cache_dtype
+        ``"float32"`` or ``"float16"``, the dtype of the cached activations.
     """
     detector = detector if detector is not None else ActivationClustering()
     detector._validate_params()  # fail on bad options and data before any long work
@@ -141,7 +152,11 @@ def scan(
     timings["train"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    acts = extract_activations(model, data.x, layer=layer, progress=progress)
+    if cache_dir is None:
+        acts = extract_activations(model, data.x, layer=layer, progress=progress)
+    else:
+        acts = cached_activations(model, data.x, cache_dir, layer=layer, dtype=cache_dtype,
+                                  progress=progress).array
     timings["extract"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()

@@ -143,7 +143,8 @@ def repair(
             train_model(repaired, data.x[subset], y[subset], config, progress=progress,
                         desc="repair")
     else:
-        repaired = build_model(spec.arch, spec.sample_shape, spec.n_classes, seed=config.seed)
+        repaired = build_model(spec.arch, spec.sample_shape, spec.n_classes, seed=config.seed,
+                               vocab_size=spec.vocab_size)
         train_model(repaired, data.x[keep], y[keep], config, progress=progress, desc="repair")
     repair_s = time.perf_counter() - start
     after = model_metrics(repaired, data)
@@ -151,7 +152,8 @@ def repair(
     scratch = scratch_s = None
     if scratch_config is not None:
         start = time.perf_counter()
-        fresh = build_model(spec.arch, spec.sample_shape, spec.n_classes, seed=scratch_config.seed)
+        fresh = build_model(spec.arch, spec.sample_shape, spec.n_classes,
+                            seed=scratch_config.seed, vocab_size=spec.vocab_size)
         train_model(fresh, data.x[keep], y[keep], scratch_config, progress=progress,
                     desc="scratch")
         scratch_s = time.perf_counter() - start

@@ -58,8 +58,16 @@ def train_model(
 ) -> nn.Module:
     """Train ``model`` in place on ``x`` (N, ...) and labels ``y`` (N,); returns it in eval mode.
 
-    The batch order is drawn from ``config.seed`` (a private generator).
+    The batch order and any randomness inside the model (dropout) are drawn from
+    ``config.seed``; torch's global random state is restored afterwards.
     """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return _train(model, x, y, config, progress=progress, desc=desc)
+
+
+def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, *,
+           progress: bool, desc: str) -> nn.Module:
     gen = torch.Generator().manual_seed(config.seed)
     if isinstance(model, MLP):
         model.set_standardization(to_tensor(x))

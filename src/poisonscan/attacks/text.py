@@ -121,7 +121,8 @@ class TextTrigger:
         """(K,) int64 token ids of the phrase in ``vocab``."""
         if self.vocab is None:
             raise InputError("the text trigger has no vocab: pass vocab=... (e.g. "
-                             "get_trigger('text', vocab=data.vocab)) or let poison_dataset bind it.")
+                             "get_trigger('text', vocab=data.vocab)) or let poison_dataset "
+                             "bind it.")
         index = {tok: i for i, tok in enumerate(self.vocab.tolist())}
         return np.array([index[t] for t in self.tokens], dtype=np.int64)
 

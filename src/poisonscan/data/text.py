@@ -1,4 +1,4 @@
-"""Text datasets: tokenizer, vocabulary, encoding, and loaders for CSV/TSV files and Rotten Tomatoes.
+"""Text datasets: tokenizer, vocabulary, encoding, loaders for CSV/TSV and Rotten Tomatoes.
 
 A text :class:`~poisonscan.data.dataset.Dataset` stores each sentence as a row of integer token
 ids ``x`` (N, L) int32, padded at the end with 0, plus its ``vocab`` (V,) (the token of each id)
@@ -41,7 +41,8 @@ from ..errors import InputError
 from .dataset import Dataset
 
 __all__ = ["MAX_LEN_CAP", "PAD", "UNK", "build_vocab", "default_max_len", "encode",
-           "load_rt_polarity", "load_text_csv", "text_dataset", "token_spans", "tokenize"]
+           "load_rt_polarity", "load_text_csv", "stratified_split", "text_dataset", "token_spans",
+           "tokenize"]
 
 PAD, UNK = 0, 1
 MAX_LEN_CAP = 60
@@ -127,12 +128,13 @@ def encode(texts: Sequence[str], vocab: np.ndarray, max_len: int | None = None) 
 
 
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """Boolean (N,) mask of a seeded test set holding ``round(test_fraction * n_c)`` of each class."""
+    """(N,) bool mask of a seeded test set: ``round(test_fraction * n_c)`` of each class c."""
     rng = np.random.default_rng(seed)
     test = np.zeros(len(y), dtype=bool)
     for c in np.unique(y):
         members = np.flatnonzero(y == c)
-        test[rng.choice(members, size=int(round(test_fraction * len(members))), replace=False)] = True
+        size = int(round(test_fraction * len(members)))
+        test[rng.choice(members, size=size, replace=False)] = True
     return test
 
 
@@ -222,7 +224,8 @@ def _read_rows(path: Path, text: str, delimiter: str, text_column: str,
             if col not in header:
                 raise InputError(f"{path} has no column {col!r} (the first row must be a header "
                                  f"naming the columns); columns found: "
-                                 f"{', '.join(map(repr, header))}." + suggest(col, header))
+                                 f"{', '.join(map(repr, header)) or '(none)'}."
+                                 + suggest(col, header))
             columns[col] = header.index(col)
         ti, li = columns[text_column], columns[label_column]
         texts: list[str] = []

@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from .._validation import check_choice, check_int, check_real, suggest
 from ..data.dataset import check_labels
 from ..errors import InputError
 from .analyses import ANALYSES, AnalysisInput, Finding, Reclassifier
-from .cluster import ClassClusters, cluster_class
+from .chunks import check_finite, chunk_rows_for, split_by_class
+from .cluster import RESTART_BUDGET, ClassClusters, cluster_class
 from .reduce import REDUCERS, reduce
+from .stream import reduce_classes
 from .result import ClassReport, ClusterReport, DetectionResult
 
 __all__ = ["ActivationClustering"]
@@ -26,6 +30,14 @@ class ActivationClustering:
     k-means; an analysis then judges every cluster but the largest. A class none of whose clusters
     is judged poison is reported ``"clean"``.
 
+    ``ica`` and ``pca`` are computed by streaming the activations (:mod:`poisonscan.detect.stream`):
+    per-class covariances accumulated in float64 over row chunks, their top principal axes, and a
+    projection pass, so no per-class copy of the full-dimensional data is made and a
+    ``np.memmap`` of any size works with a bounded memory footprint. ``ica`` clusters equal those
+    of FastICA's unit-variance sources (k-means is invariant to the orthogonal rotation that is
+    all FastICA adds to the whitened scores; see that module). ``none`` clusters the raw varying
+    features and copies one class at a time.
+
     Parameters
     ----------
     reduce : {"ica", "pca", "none"}
@@ -35,7 +47,8 @@ class ActivationClustering:
     n_clusters : int
         k of k-means, >= 2.
     n_init : int
-        Seeded k-means++ restarts; the split of lowest inertia is kept.
+        Seeded k-means++ restarts; the split of lowest inertia is kept. Classes with more than
+        ``restart_budget / n_init`` samples get fewer (see ``restart_budget``).
     analysis : {"exclusionary-reclassification", "relative-size", "silhouette", "distance"}
         How clusters are judged (see :mod:`poisonscan.detect.analyses`).
     reclassification_threshold : float
@@ -52,6 +65,12 @@ class ActivationClustering:
         Samples per class used for the silhouette (seeded subset).
     random_state : int
         Seed of ICA/PCA and k-means.
+    restart_budget : int
+        Opt-in cap on k-means work per class, in restarts x samples: a class of n samples gets
+        ``min(n_init, max(5, restart_budget // n))`` restarts, each on all n samples. 0 (the
+        default) runs ``n_init`` restarts whatever the size; a cap is faster on very large
+        classes but can miss the poison split (see
+        :func:`poisonscan.detect.cluster.restarts_for`).
     """
 
     _constraints: dict[str, Any] = {
@@ -61,6 +80,7 @@ class ActivationClustering:
         "silhouette_sample_size": (10, None), "random_state": (0, None),
         "reclassification_threshold": (0.0, None), "size_threshold": (0.0, 1.0),
         "silhouette_threshold": (-1.0, 1.0), "distance_threshold": (0.0, None),
+        "restart_budget": (0, None),
     }
 
     def __init__(self, *, reduce: str = "ica", n_components: int = 10, n_clusters: int = 2,
@@ -68,7 +88,7 @@ class ActivationClustering:
                  reclassification_threshold: float = 1.0, size_threshold: float = 0.35,
                  silhouette_threshold: float = 0.10, distance_threshold: float = 1.0,
                  segment_by: str = "label", silhouette_sample_size: int = 5000,
-                 random_state: int = 0) -> None:
+                 random_state: int = 0, restart_budget: int = RESTART_BUDGET) -> None:
         self.reduce = reduce
         self.n_components = n_components
         self.n_clusters = n_clusters
@@ -81,6 +101,7 @@ class ActivationClustering:
         self.segment_by = segment_by
         self.silhouette_sample_size = silhouette_sample_size
         self.random_state = random_state
+        self.restart_budget = restart_budget
 
     # -- scikit-learn style parameter handling ---------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -110,13 +131,16 @@ class ActivationClustering:
     def fit_detect(self, activations: np.ndarray, labels: np.ndarray, *,
                    predictions: np.ndarray | None = None,
                    reclassifier: Reclassifier | None = None,
-                   progress: bool = False) -> DetectionResult:
+                   progress: bool = False, chunk_rows: int | None = None,
+                   n_jobs: int = -1) -> DetectionResult:
         """Cluster each class of ``activations`` and judge the clusters.
 
         Parameters
         ----------
         activations
-            (N, D) activations (any float dtype; a ``np.memmap`` works).
+            (N, D) activations (any float dtype). A ``np.memmap`` (e.g. the activation cache of
+            :mod:`poisonscan.cache`, or ``np.load(path, mmap_mode="r")``) is read in chunks and
+            never loaded whole.
         labels
             (N,) int training labels.
         predictions
@@ -126,6 +150,11 @@ class ActivationClustering:
             :data:`poisonscan.detect.analyses.Reclassifier`).
         progress
             Show a progress bar over classes.
+        chunk_rows
+            Rows read per chunk (default: 32 MiB of float64 rows). Does not change the result.
+        n_jobs
+            Threads over classes for k-means and for classes with fewer samples than features
+            (-1: one per core). Does not change the result.
 
         Returns
         -------
@@ -141,9 +170,16 @@ class ActivationClustering:
                 raise InputError("segment_by='prediction' needs the model's predictions.")
             segments = check_labels("predictions", predictions, n=len(acts), n_name="activations")
         present = self.check_segments(segments)
-        self.classes_ = [self._cluster(int(c), np.flatnonzero(segments == c), acts)
-                         for c in tqdm(present, desc="cluster", unit="class",
-                                       disable=not progress, leave=False)]
+        chunk = chunk_rows_for(acts.shape[1], chunk_rows)
+        if self.reduce == "none":  # the raw features: one class copied at a time
+            check_finite(acts, chunk)
+            groups = split_by_class(np.searchsorted(present, segments), len(present))
+            reduced = (reduce(acts[idx], "none") for idx in groups)
+        else:
+            groups, reduced = reduce_classes(acts, segments, present, method=self.reduce,
+                                             n_components=self.n_components, chunk_rows=chunk,
+                                             n_jobs=n_jobs)
+        self.classes_ = self._cluster_all(present, groups, reduced, n_jobs, progress)
         analysis = ANALYSES[self.analysis](self._threshold(), self.size_threshold)
         findings = analysis.analyze(AnalysisInput(self.classes_, acts, labels, reclassifier))
         self.result_ = self._assemble(len(acts), findings)
@@ -173,21 +209,31 @@ class ActivationClustering:
             raise InputError(f"activations must be a 2-D (N, D) array; got shape {acts.shape}.")
         if acts.dtype.kind != "f":
             acts = acts.astype(np.float32)
-        if not np.isfinite(acts).all():
-            raise InputError("activations contain NaN or inf values.")
-        return acts
+        return acts  # NaN/inf are caught while streaming (by the per-class minima and maxima)
 
     def _threshold(self) -> float:
         return {"exclusionary-reclassification": self.reclassification_threshold,
                 "silhouette": self.silhouette_threshold,
                 "distance": self.distance_threshold}.get(self.analysis, self.size_threshold)
 
-    def _cluster(self, label: int, indices: np.ndarray, acts: np.ndarray) -> ClassClusters:
-        reduced = reduce(acts[indices], self.reduce, n_components=self.n_components,
-                         random_state=self.random_state)
-        return cluster_class(label, indices, reduced, n_clusters=self.n_clusters,
-                             n_init=self.n_init, random_state=self.random_state,
-                             silhouette_sample_size=self.silhouette_sample_size)
+    def _cluster_all(self, present: np.ndarray, groups, reduced, n_jobs: int,
+                     progress: bool) -> list[ClassClusters]:
+        """k-means of every class; classes run in threads, each single-threaded inside."""
+        threads = min(effective_n_jobs(n_jobs), len(present))
+        controller = ThreadpoolController()
+
+        def one(label: int, indices: np.ndarray, red: np.ndarray) -> ClassClusters:
+            with controller.limit(limits=1 if threads > 1 else None, user_api="openmp"):
+                return cluster_class(label, indices, red, n_clusters=self.n_clusters,
+                                     n_init=self.n_init, random_state=self.random_state,
+                                     silhouette_sample_size=self.silhouette_sample_size,
+                                     restart_budget=self.restart_budget)
+
+        jobs = (delayed(one)(int(c), idx, red) for c, idx, red in zip(present, groups, reduced))
+        with controller.limit(limits=1 if threads > 1 else None, user_api="blas"):
+            done = Parallel(n_jobs=threads, prefer="threads", return_as="generator")(jobs)
+            return list(tqdm(done, total=len(present), desc="cluster", unit="class",
+                             disable=not progress, leave=False))
 
     def _assemble(self, n: int, findings: list[Finding]) -> DetectionResult:
         by_cluster = {(f.label, f.cluster): f for f in findings}

@@ -14,6 +14,7 @@ from .._validation import check_choice
 from .common import ExperimentResult
 from .mnist import run_mnist, run_mnist_raw
 from .signs import run_multimodal, run_traffic_signs
+from .text import run_text
 
 __all__ = ["EXPERIMENTS", "ExperimentResult", "run_experiment"]
 
@@ -22,6 +23,7 @@ EXPERIMENTS: dict[str, Callable[..., ExperimentResult]] = {
     "mnist-raw": run_mnist_raw,
     "traffic-signs": run_traffic_signs,
     "multimodal": run_multimodal,
+    "text": run_text,
 }
 
 

@@ -34,7 +34,7 @@ SUPER_CLASSES = {
     "mandatory": list(range(33, 41)),
     "other": [6, 12, 13, 14, 17, 32, 41, 42],
 }
-SIGN_EPOCHS = 8
+SIGN_EPOCHS = 4
 STICKER = {"size": 4}
 
 

@@ -22,7 +22,30 @@ from torch import nn
 
 from ..errors import InputError
 
-__all__ = ["TextCNN"]
+__all__ = ["SeededDropout", "TextCNN"]
+
+
+class SeededDropout(nn.Module):
+    """Dropout whose masks come from a private generator, so training is reproducible.
+
+    ``nn.Dropout`` draws from torch's global generator, which is seeded at random in every
+    process; this one is seeded from the global generator *when the module is built*, which
+    :func:`~poisonscan.models.nets.build_model` seeds.
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+        self.generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,)).item()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator) >= self.p
+        return x * keep.to(x.dtype) / (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class TextCNN(nn.Module):
@@ -57,7 +80,7 @@ class TextCNN(nn.Module):
             self.embedding.weight.uniform_(-0.25, 0.25)
             self.embedding.weight[0].zero_()
         self.convs = nn.ModuleList(nn.Conv1d(embed_dim, n_filters, k) for k in self.kernel_sizes)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = SeededDropout(dropout)
         self.dense = nn.Linear(n_filters * len(self.kernel_sizes), hidden)
         self.hidden = nn.ReLU()
         self.classifier = nn.Linear(hidden, n_classes)

@@ -1,0 +1,286 @@
+"""Issue-5 benchmark: the detection stage at scale, from memory and from a memmap, against ART.
+
+Generates seeded synthetic activations as memory-mapped ``.npy`` files under ``--tmp`` (never in
+the repository) and times the detection stage (reduction, 2-means and the ``relative-size``
+analysis; there is no model to retrain here) of poisonscan and, where installed, of IBM ART
+1.20.1 (``cluster_activations`` + ``analyze_by_size``, the path of its ``ActivationDefence``).
+Every configuration runs in a fresh subprocess, so its peak RSS (``VmHWM``) is its own.
+
+Workloads (class c holds ReLU(mu_c + latent factors + noise), with 20% of its units dead;
+``--rate`` of each class are poison: drawn around the *previous* class's mean plus a trigger):
+
+- ``w1``: 1,000,000 x 512 float32 (2.05 GB), 10 classes of 100,000, 10% poison per class;
+- ``w2``: 1,000 classes x 1,200 samples x 2,048 dims float32 (9.8 GB), 10% poison per class;
+  ART (which keeps a per-class copy of everything in memory) runs on its first 100 classes,
+  and so does a poisonscan run for comparison.
+
+Also measures the machine: memory bandwidth (numpy sum and copy of a 2 GiB array) and matmul
+GFLOP/s (float64/float32 gemm and syrk). Writes ``benchmarks/results/scale.json``.
+
+    python benchmarks/scale.py                      # everything (about 15 minutes on 2 cores)
+    python benchmarks/scale.py --workloads w1 --skip-art
+    python benchmarks/scale.py --keep               # keep the generated arrays in --tmp
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+WORKLOADS = {
+    "w1": {"n_classes": 10, "per_class": 100_000, "dim": 512},
+    "w2": {"n_classes": 1000, "per_class": 1200, "dim": 2048},
+}
+SUBSET_CLASSES = 100  # classes of w2 given to ART (in memory) and to the matching poisonscan run
+
+
+# -- data -------------------------------------------------------------------------------------
+def generate(stem: Path, n_classes: int, per_class: int, dim: int, rate: float,
+             seed: int) -> None:
+    """Write ``stem.npy`` (N, dim) float32 activations and ``stem.labels.npz`` (y, is_poison)."""
+    rng = np.random.default_rng(seed)
+    n_poison = int(round(rate * per_class))
+    y = np.repeat(np.arange(n_classes, dtype=np.int64), per_class)
+    poison = np.tile(np.arange(per_class) < n_poison, n_classes)
+    perm = rng.permutation(len(y))  # classes interleaved, as in a shuffled training set
+    y, poison = y[perm], poison[perm]
+    source = np.where(poison, (y - 1) % n_classes, y)
+    mu = rng.normal(0.0, 1.0, size=(n_classes, dim)).astype(np.float32)
+    mixing = rng.normal(0.0, 0.3, size=(4, dim)).astype(np.float32)  # 4 latent factors
+    trigger = rng.normal(0.0, 1.0, size=dim).astype(np.float32)
+    trigger *= 8.0 / np.linalg.norm(trigger)
+    alive = rng.random((n_classes, dim)) >= 0.2  # 20% dead units per class
+    out = np.lib.format.open_memmap(f"{stem}.npy.tmp", mode="w+", dtype=np.float32,
+                                    shape=(len(y), dim))
+    for start in range(0, len(y), 65536):
+        sl = slice(start, min(start + 65536, len(y)))
+        m = sl.stop - sl.start
+        z = rng.standard_normal((m, dim), dtype=np.float32)
+        z += mu[source[sl]]
+        z += rng.standard_normal((m, len(mixing)), dtype=np.float32) @ mixing
+        z[poison[sl]] += trigger
+        np.maximum(z, 0.0, out=z)
+        z *= alive[y[sl]]
+        out[sl] = z
+    out.flush()
+    del out
+    os.replace(f"{stem}.npy.tmp", f"{stem}.npy")
+    np.savez(f"{stem}.labels.npz", y=y, is_poison=poison)
+
+
+def workload(tmp: Path, name: str, rate: float, seed: int) -> Path:
+    stem = tmp / f"{name}_seed{seed}_rate{rate}"
+    if not Path(f"{stem}.npy").exists():
+        t = time.perf_counter()
+        generate(stem, **WORKLOADS[name], rate=rate, seed=seed)
+        print(f"generated {stem}.npy in {time.perf_counter() - t:.1f} s", flush=True)
+    return stem
+
+
+# -- one configuration, in its own process ---------------------------------------------------
+def _peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource  # noqa: PLC0415
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _load(stem: str, source: str, subset: int | None):
+    labels = np.load(f"{stem}.labels.npz")
+    y, truth = labels["y"], labels["is_poison"]
+    acts = np.load(f"{stem}.npy", mmap_mode="r")
+    if subset is not None:  # gather the subset's rows, releasing the mapped pages as we go
+        from poisonscan.detect.chunks import release_pages  # noqa: PLC0415
+        rows = np.flatnonzero(y < subset)
+        out = np.empty((len(rows), acts.shape[1]), dtype=acts.dtype)
+        for start in range(0, len(rows), 8192):
+            out[start:start + 8192] = acts[rows[start:start + 8192]]
+            release_pages(acts)
+        acts, y, truth = out, y[rows], truth[rows]
+    elif source == "memory":
+        acts = np.load(f"{stem}.npy")
+    return acts, y, truth
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux: write 5 to /proc/self/clear_refs)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _art(acts: np.ndarray, y: np.ndarray, reduce: str) -> np.ndarray:
+    from art.defences.detector.poison.activation_defence import cluster_activations  # noqa
+    from art.defences.detector.poison.clustering_analyzer import ClusteringAnalyzer  # noqa
+
+    classes = np.unique(y)
+    members = [np.flatnonzero(y == c) for c in classes]
+    separated = [acts[m] for m in members]  # ART's segment_by_class: a copy per class
+    clusters, _ = cluster_activations(separated, nb_clusters=2, nb_dims=10,
+                                      reduce={"ica": "FastICA", "pca": "PCA"}[reduce])
+    assigned_clean, _, _ = ClusteringAnalyzer().analyze_by_size(clusters)
+    flagged = np.zeros(len(y), dtype=bool)
+    for m, clean in zip(members, assigned_clean):
+        flagged[m] = np.asarray(clean) == 0
+    return flagged
+
+
+def run_one(cfg: dict) -> dict:
+    """Time one configuration; called in a fresh interpreter by :func:`main`."""
+    rss_start = _peak_rss_mb()
+    acts, y, truth = _load(cfg["stem"], cfg["source"], cfg.get("subset"))
+    rss_loaded = _peak_rss_mb()
+    reset = _reset_peak_rss()  # so the peak below is that of the detection stage
+    t = time.perf_counter()
+    if cfg["tool"] == "art":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            flagged = _art(acts, y, cfg["reduce"])
+    else:
+        from poisonscan import ActivationClustering  # noqa: PLC0415
+        det = ActivationClustering(reduce=cfg["reduce"], analysis="relative-size",
+                                   restart_budget=cfg.get("restart_budget", 0))
+        flagged = det.fit_detect(acts, y, chunk_rows=cfg.get("chunk_rows")).is_poison
+    wall = time.perf_counter() - t
+    from poisonscan.metrics import detection_metrics  # noqa: PLC0415
+    m = detection_metrics(truth, flagged)
+    idx = np.flatnonzero(flagged).astype(np.int64)
+    return {**{k: v for k, v in cfg.items() if k != "stem"}, "wall_s": round(wall, 3),
+            "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "peak_rss_is_detection_only": reset,
+            "rss_before_load_mb": round(rss_start, 1), "rss_after_load_mb": round(rss_loaded, 1),
+            "n_samples": int(len(y)), "n_flagged": int(flagged.sum()),
+            "precision": round(m.precision, 6), "recall": round(m.recall, 6),
+            "f1": round(m.f1, 6),
+            "flagged_sha": hashlib.sha256(idx.tobytes()).hexdigest()[:16]}
+
+
+def hardware() -> dict:
+    """Memory bandwidth and matmul throughput of this machine, measured with numpy/BLAS."""
+    from scipy.linalg.blas import dsyrk, ssyrk  # noqa: PLC0415
+
+    def best(f, reps=3):
+        f()
+        return min(_timed(f) for _ in range(reps))
+
+    a = np.ones(2**28)  # 2 GiB float64
+    b = np.empty_like(a)
+    out = {"sum_GBps": round(a.nbytes / best(a.sum) / 1e9, 1),
+           "copy_GBps": round(2 * a.nbytes / best(lambda: np.copyto(b, a)) / 1e9, 1)}
+    del a, b
+    rng = np.random.default_rng(0)
+    for dt, syrk in ((np.float64, dsyrk), (np.float32, ssyrk)):
+        x = rng.standard_normal((65536, 512)).astype(dt)
+        out[f"gemm_{dt.__name__}_GFLOPs"] = round(2 * 65536 * 512**2 / best(lambda: x.T @ x)
+                                                  / 1e9, 1)
+        c = np.zeros((512, 512), dtype=dt, order="F")
+        out[f"syrk_{dt.__name__}_GFLOPs"] = round(  # real flops: n D (D + 1)
+            65536 * 512 * 513 / best(lambda: syrk(1.0, x.T, beta=1.0, c=c, overwrite_c=1))
+            / 1e9, 1)
+    return out
+
+
+def _timed(f) -> float:
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
+
+
+# -- driver -----------------------------------------------------------------------------------
+def configurations(stems: dict[str, Path], skip_art: bool) -> list[dict]:
+    cfgs: list[dict] = []
+    if "w1" in stems:
+        s = str(stems["w1"])
+        cfgs += [{"workload": "w1", "tool": "poisonscan", "reduce": "ica", "source": src,
+                  "stem": s} for src in ("memory", "memmap")]
+        cfgs += [{"workload": "w1", "tool": "poisonscan", "reduce": "ica", "source": "memmap",
+                  "stem": s, "chunk_rows": 1000},
+                 {"workload": "w1", "tool": "poisonscan", "reduce": "pca", "source": "memmap",
+                  "stem": s},
+                 {"workload": "w1", "tool": "poisonscan", "reduce": "ica", "source": "memmap",
+                  "stem": s, "restart_budget": 500_000}]
+        if not skip_art:
+            cfgs += [{"workload": "w1", "tool": "art", "reduce": r, "source": "memory",
+                      "stem": s} for r in ("pca", "ica")]
+    if "w2" in stems:
+        s = str(stems["w2"])
+        cfgs.append({"workload": "w2", "tool": "poisonscan", "reduce": "ica", "source": "memmap",
+                     "stem": s})
+        sub = {"workload": f"w2[:{SUBSET_CLASSES} classes]", "source": "memory", "stem": s,
+               "subset": SUBSET_CLASSES}
+        cfgs.append({**sub, "tool": "poisonscan", "reduce": "ica"})
+        if not skip_art:
+            cfgs += [{**sub, "tool": "art", "reduce": r} for r in ("pca", "ica")]
+    return cfgs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", nargs="+", default=["w1", "w2"], choices=list(WORKLOADS))
+    parser.add_argument("--tmp", default="/tmp/poisonscan-scale")
+    parser.add_argument("--rate", type=float, default=0.10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-art", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the generated arrays")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "scale.json"))
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one configuration (JSON)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(json.loads(args.one))), flush=True)
+        return
+    try:
+        import art  # noqa: F401, PLC0415
+        art_version = art.__version__
+    except ImportError:
+        art_version = None
+    tmp = Path(args.tmp)
+    tmp.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    hw = json.loads(_child(["-c", "import json, scale; print(json.dumps(scale.hardware()))"]))
+    print(json.dumps({"hardware": hw}), flush=True)
+    stems = {w: workload(tmp, w, args.rate, args.seed) for w in args.workloads}
+    runs = []
+    for cfg in configurations(stems, args.skip_art or art_version is None):
+        runs.append(json.loads(_child([__file__, "--one", json.dumps(cfg)]).splitlines()[-1]))
+        print(json.dumps(runs[-1]), flush=True)
+    from poisonscan._io import write_json  # noqa: PLC0415
+    import sklearn  # noqa: PLC0415
+    write_json(args.out, {
+        "benchmark": "scale", "rate": args.rate, "seed": args.seed,
+        "workloads": {w: {**WORKLOADS[w], "file_bytes": Path(f"{stems[w]}.npy").stat().st_size}
+                      for w in stems},
+        "detection_stage": "reduce + 2-means + relative-size analysis (no retraining)",
+        "art": art_version or "not installed: skipped",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+                    "loadavg_before": [round(v, 2) for v in load_before], **hw},
+        "runs": runs,
+    })
+    if not args.keep:
+        for stem in stems.values():
+            for suffix in (".npy", ".labels.npz"):
+                Path(f"{stem}{suffix}").unlink(missing_ok=True)
+
+
+def _child(argv: list[str]) -> str:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, *argv], check=True, capture_output=True, text=True,
+                          env=env).stdout
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Reading (N, D) activations in row chunks with a memory footprint independent of N.
+
+The streaming detector never asks for more of the activations than one chunk at a time. For a
+``np.memmap`` input that is not enough by itself: every page read through a memory map stays
+mapped in the process, so a full pass over a 2 GB file would leave the resident set 2 GB larger
+(the pages stay in the kernel's page cache either way). :func:`release_pages` drops the mapped
+pages from the process with ``madvise(MADV_DONTNEED)`` after each chunk; the next access
+re-reads them from the page cache. It does nothing for ordinary arrays and for copy-on-write maps
+(mode ``"c"``), whose private pages the call would discard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["DEFAULT_CHUNK_BYTES", "chunk_rows_for", "row_chunks", "release_pages",
+           "check_finite", "split_by_class"]
+
+#: Size of the float64 working buffer of one chunk (bytes); 32 MiB keeps a chunk in a large L3.
+DEFAULT_CHUNK_BYTES = 32 * 2**20
+
+
+def chunk_rows_for(n_features: int, chunk_rows: int | None = None, *,
+                   chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+    """Rows per chunk: ``chunk_rows`` when given, else as many float64 rows as fit ``chunk_bytes``.
+
+    Parameters
+    ----------
+    n_features
+        D, the width of a row.
+    chunk_rows
+        Explicit number of rows (>= 1), or None for the byte budget.
+    chunk_bytes
+        Byte budget of one float64 chunk.
+
+    Returns
+    -------
+    int
+        Rows per chunk, >= 1.
+    """
+    if chunk_rows is not None:
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) \
+                or chunk_rows < 1:
+            raise InputError(f"chunk_rows must be a positive integer; got {chunk_rows!r}.")
+        return int(chunk_rows)
+    return max(1, chunk_bytes // (8 * max(1, n_features)))
+
+
+def row_chunks(n_rows: int, chunk_rows: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of consecutive chunks covering ``range(n_rows)``."""
+    for start in range(0, n_rows, chunk_rows):
+        yield start, min(start + chunk_rows, n_rows)
+
+
+def release_pages(acts: np.ndarray) -> None:
+    """Drop the pages of a ``np.memmap`` that the process has mapped (no-op for other arrays).
+
+    The data stays in the file and in the page cache; only the process's resident set shrinks.
+    """
+    mm = getattr(acts, "_mmap", None)
+    if mm is None or getattr(acts, "mode", "r") == "c" or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        mm.madvise(mmap.MADV_DONTNEED)
+
+
+def check_finite(acts: np.ndarray, chunk_rows: int) -> None:
+    """Raise :class:`InputError` if ``acts`` (N, D) holds NaN or inf; reads it chunk by chunk."""
+    for start, stop in row_chunks(len(acts), chunk_rows):
+        ok = bool(np.isfinite(acts[start:stop]).all())
+        release_pages(acts)
+        if not ok:
+            raise InputError("activations contain NaN or inf values.")
+
+
+def split_by_class(cls: np.ndarray, n_classes: int) -> list[np.ndarray]:
+    """Sorted sample indices of each class.
+
+    Parameters
+    ----------
+    cls
+        (N,) class position of every sample, in ``0 .. n_classes - 1``.
+    n_classes
+        K.
+
+    Returns
+    -------
+    list of np.ndarray
+        K int64 arrays; the k-th holds ``np.flatnonzero(cls == k)``.
+    """
+    order = np.argsort(cls, kind="stable")
+    bounds = np.cumsum(np.bincount(cls, minlength=n_classes))[:-1]
+    return [part.astype(np.int64, copy=False) for part in np.split(order, bounds)]

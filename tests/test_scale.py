@@ -1,0 +1,202 @@
+"""Issue 5: streaming detection (exactness, memmaps, chunking) and the activation cache."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import silhouette_samples as sk_silhouette_samples
+
+from conftest import make_blob_images, nearest_mean_reclassifier, planted_activations
+from poisonscan import ActivationClustering, TrainConfig, scan
+from poisonscan.cache import SIDECAR_FILE, activation_key, cached_activations
+from poisonscan.detect import cluster_class, reduce
+from poisonscan.detect.chunks import release_pages, split_by_class
+from poisonscan.detect.cluster import restarts_for, silhouette_samples
+from poisonscan.detect.stream import reduce_classes
+from poisonscan.errors import InputError
+from poisonscan.models.nets import build_model
+
+
+def _in_memory_path(acts: np.ndarray, y: np.ndarray, method: str, k: int) -> list:
+    """The pre-streaming detector: per-class copy, reduce() (FastICA on all features), k-means."""
+    out = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        out.append(cluster_class(int(c), idx, reduce(acts[idx], method, n_components=k),
+                                 n_init=50))
+    return out
+
+
+def _relu_with_dead_units() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    acts, y, is_poison, _ = planted_activations(seed=2)
+    acts = np.maximum(acts, 0)
+    acts[:, 0] = 0.0  # a dead unit in column 0, the case that broke FastICA's whitening
+    return acts, y, is_poison
+
+
+@pytest.mark.parametrize("method", ["ica", "pca"])
+@pytest.mark.parametrize("k", [3, 10])
+def test_streaming_clusters_equal_in_memory_fastica_path(method: str, k: int) -> None:
+    acts, y, _ = _relu_with_dead_units()
+    old = _in_memory_path(acts, y, method, k)
+    det = ActivationClustering(reduce=method, n_components=k, analysis="relative-size")
+    det.fit_detect(acts, y, chunk_rows=97)
+    for a, b in zip(old, det.classes_):
+        np.testing.assert_array_equal(a.assignment, b.assignment)
+        np.testing.assert_allclose(a.silhouette, b.silhouette, atol=1e-10)
+
+
+def test_ica_output_is_white() -> None:
+    acts, y, _ = _relu_with_dead_units()
+    idx, red = reduce_classes(acts, y, np.unique(y), method="ica", n_components=5)
+    for r in red:
+        np.testing.assert_allclose(np.cov(r.T, bias=True), np.eye(5), atol=1e-8)
+
+
+def test_dual_route_for_classes_smaller_than_their_width() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 240)
+    x = rng.normal(0, 1, (240, 120)) + 4.0 * y[:, None] * (np.arange(120) < 5)
+    x[rng.random(240) < 0.15, 7:12] += 6.0  # a planted sub-cluster in every class
+    x = np.maximum(x, 0).astype(np.float32)
+    for method in ("ica", "pca"):
+        old = _in_memory_path(x, y, method, 10)
+        det = ActivationClustering(reduce=method, analysis="relative-size")
+        det.fit_detect(x, y)
+        for a, b in zip(old, det.classes_):
+            np.testing.assert_array_equal(a.assignment, b.assignment)
+
+
+def test_flagged_identical_across_chunk_sizes_and_memmap(tmp_path) -> None:
+    acts, y, is_poison, _ = planted_activations(seed=4)
+    path = tmp_path / "acts.npy"
+    np.save(path, acts)
+    mapped = np.load(path, mmap_mode="r")
+    results = []
+    for source, chunk in [(acts, None), (acts, 1), (acts, 333), (mapped, 50), (mapped, None)]:
+        det = ActivationClustering(random_state=1)
+        res = det.fit_detect(source, y, chunk_rows=chunk,
+                             reclassifier=nearest_mean_reclassifier(acts, y))
+        results.append(res)
+    for res in results[1:]:
+        np.testing.assert_array_equal(res.flagged_indices, results[0].flagged_indices)
+        np.testing.assert_allclose(res.score, results[0].score, atol=1e-9)
+    np.testing.assert_array_equal(results[0].is_poison, is_poison)
+
+
+def test_gram_budget_groups_and_threads_do_not_change_the_result() -> None:
+    acts, y, _, _ = planted_activations(seed=5, n_classes=5)
+    classes = np.unique(y)
+    _, ref = reduce_classes(acts, y, classes, chunk_rows=128)
+    small = 8 * acts.shape[1] ** 2 * 2  # two classes' Gram matrices at a time
+    _, grouped = reduce_classes(acts, y, classes, chunk_rows=61, gram_budget=small, n_jobs=1)
+    for a, b in zip(ref, grouped):
+        np.testing.assert_allclose(a, b, atol=1e-9)
+
+
+def test_float16_memmap_and_non_finite_values(tmp_path) -> None:
+    acts, y, is_poison, _ = planted_activations(seed=6)
+    path = tmp_path / "half.npy"
+    np.save(path, acts.astype(np.float16))
+    res = ActivationClustering(analysis="relative-size").fit_detect(
+        np.load(path, mmap_mode="r"), y)
+    np.testing.assert_array_equal(res.is_poison, is_poison)
+    for method in ("ica", "none"):
+        bad = acts.copy()
+        bad[-1, 3] = np.inf
+        with pytest.raises(InputError, match="NaN or inf"):
+            ActivationClustering(reduce=method, analysis="relative-size").fit_detect(
+                bad, y, chunk_rows=64)
+
+
+def test_release_pages_keeps_data(tmp_path) -> None:
+    acts = np.arange(4096 * 8, dtype=np.float32).reshape(4096, 8)
+    np.save(tmp_path / "a.npy", acts)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    total = float(mapped[:2048].sum())
+    release_pages(mapped)
+    release_pages(acts)  # no-op on an ordinary array
+    assert float(mapped[:2048].sum()) == total
+    np.testing.assert_array_equal(mapped, acts)
+
+
+def test_silhouette_equals_scikit_learn() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(700, 4))
+    labels = rng.integers(0, 3, 700)
+    labels[0] = 4  # a singleton cluster, and cluster 3 absent
+    np.testing.assert_allclose(silhouette_samples(x, labels, 5, chunk=64),
+                               sk_silhouette_samples(x, labels), atol=1e-12)
+
+
+def test_restart_cap_is_opt_in() -> None:
+    assert restarts_for(100_000, 50) == 50
+    assert restarts_for(10_000, 50, 500_000) == 50
+    assert restarts_for(100_000, 50, 500_000) == 5
+    assert restarts_for(10**7, 50, 500_000) == 5
+    assert restarts_for(100_000, 3, 500_000) == 3
+    assert ActivationClustering().get_params()["restart_budget"] == 0
+
+
+def test_split_by_class() -> None:
+    cls = np.array([2, 0, 2, 1, 0])
+    assert [p.tolist() for p in split_by_class(cls, 4)] == [[1, 4], [3], [0, 2], []]
+
+
+# -- the activation cache ----------------------------------------------------------------------
+@pytest.fixture
+def model_and_data():
+    data = make_blob_images(n_per_class=30)
+    return build_model("cnn", data.x.shape[1:], 3, seed=0), data
+
+
+def test_cache_is_written_then_reused(tmp_path, model_and_data, monkeypatch) -> None:
+    model, data = model_and_data
+    first = cached_activations(model, data.x, tmp_path, batch_size=16)
+    assert not first.reused and first.path.name == "activations.npy"
+    meta = json.loads((tmp_path / SIDECAR_FILE).read_text())
+    assert meta["key"] == first.key and meta["shape"] == list(first.array.shape)
+    import poisonscan.cache as cache_mod
+
+    def boom(*_a, **_k):
+        raise AssertionError("a cache hit must not run the model")
+
+    monkeypatch.setattr(cache_mod, "extract_activations", boom)
+    again = cached_activations(model, data.x, tmp_path)
+    assert again.reused
+    np.testing.assert_array_equal(again.array, first.array)
+
+
+def test_cache_is_never_stale(tmp_path, model_and_data) -> None:
+    model, data = model_and_data
+    base = cached_activations(model, data.x, tmp_path)
+    x2 = data.x.copy()
+    x2[0, 0, 0] ^= 1  # one bit of the data
+    assert activation_key(model, x2) != base.key
+    changed = cached_activations(model, x2, tmp_path)
+    assert not changed.reused
+    with __import__("torch").no_grad():
+        next(model.parameters()).add_(1e-3)  # the weights
+    assert not cached_activations(model, x2, tmp_path).reused
+    half = cached_activations(model, x2, tmp_path, dtype="float16")  # the dtype
+    assert not half.reused and half.array.dtype == np.float16
+    (tmp_path / SIDECAR_FILE).write_text("{not json")  # a damaged sidecar
+    assert not cached_activations(model, x2, tmp_path, dtype="float16").reused
+    with pytest.raises(InputError, match="dtype"):
+        cached_activations(model, x2, tmp_path, dtype="int8")
+
+
+def test_scan_with_cache_dir_equals_scan_in_memory(tmp_path) -> None:
+    data = make_blob_images(n_per_class=40)
+    kwargs = dict(detector=ActivationClustering(n_components=4, n_init=5,
+                                                analysis="relative-size"),
+                  train_config=TrainConfig(epochs=1, batch_size=32), progress=False)
+    plain = scan(data, **kwargs)
+    cached = scan(data, cache_dir=tmp_path, **kwargs)
+    assert isinstance(cached.activations, np.memmap)
+    np.testing.assert_array_equal(cached.activations, plain.activations)
+    np.testing.assert_array_equal(cached.detection.flagged_indices,
+                                  plain.detection.flagged_indices)
+    assert (tmp_path / "activations.npy").exists() and (tmp_path / SIDECAR_FILE).exists()
