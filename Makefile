@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 POISONSCAN_DATA ?= $(abspath ../shared/datasets)
 export POISONSCAN_DATA
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench results clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/mnist_detection.py
+
+# run every paper reproduction (about 35 min on 2 cores) and collect the tables they wrote
+results: setup
+	for n in text mnist mnist-raw traffic-signs multimodal; do \
+	  $(VENV)/bin/poisonscan reproduce $$n --out docs/results/$$n -q || exit 1; done
+	$(PY) -m poisonscan.experiments.collect docs/results > docs/results.md
 
 clean:
 	rm -rf $(VENV) poisonscan-demo .pytest_cache

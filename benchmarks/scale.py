@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import mmap
 import os
 import platform
 import subprocess
@@ -79,7 +80,8 @@ def generate(stem: Path, n_classes: int, per_class: int, dim: int, rate: float,
 
 
 def workload(tmp: Path, name: str, rate: float, seed: int) -> Path:
-    stem = tmp / f"{name}_seed{seed}_rate{rate}"
+    w = WORKLOADS[name]
+    stem = tmp / f"{name}_{w['n_classes']}x{w['per_class']}x{w['dim']}_seed{seed}_rate{rate}"
     if not Path(f"{stem}.npy").exists():
         t = time.perf_counter()
         generate(stem, **WORKLOADS[name], rate=rate, seed=seed)
@@ -101,12 +103,11 @@ def _load(stem: str, source: str, subset: int | None):
     y, truth = labels["y"], labels["is_poison"]
     acts = np.load(f"{stem}.npy", mmap_mode="r")
     if subset is not None:  # gather the subset's rows, releasing the mapped pages as we go
-        from poisonscan.detect.chunks import release_pages  # noqa: PLC0415
         rows = np.flatnonzero(y < subset)
         out = np.empty((len(rows), acts.shape[1]), dtype=acts.dtype)
         for start in range(0, len(rows), 8192):
             out[start:start + 8192] = acts[rows[start:start + 8192]]
-            release_pages(acts)
+            acts._mmap.madvise(mmap.MADV_DONTNEED)
         acts, y, truth = out, y[rows], truth[rows]
     elif source == "memory":
         acts = np.load(f"{stem}.npy")
@@ -141,6 +142,9 @@ def _art(acts: np.ndarray, y: np.ndarray, reduce: str) -> np.ndarray:
 def run_one(cfg: dict) -> dict:
     """Time one configuration; called in a fresh interpreter by :func:`main`."""
     rss_start = _peak_rss_mb()
+    if cfg["tool"] == "poisonscan":
+        import poisonscan.detect  # noqa: F401, PLC0415 (imports torch: ~300 MB before any data)
+    rss_import = _peak_rss_mb()
     acts, y, truth = _load(cfg["stem"], cfg["source"], cfg.get("subset"))
     rss_loaded = _peak_rss_mb()
     reset = _reset_peak_rss()  # so the peak below is that of the detection stage
@@ -155,16 +159,18 @@ def run_one(cfg: dict) -> dict:
                                    restart_budget=cfg.get("restart_budget", 0))
         flagged = det.fit_detect(acts, y, chunk_rows=cfg.get("chunk_rows")).is_poison
     wall = time.perf_counter() - t
-    from poisonscan.metrics import detection_metrics  # noqa: PLC0415
-    m = detection_metrics(truth, flagged)
+    tp = int(np.sum(truth & flagged))
+    precision = tp / max(1, int(flagged.sum()))
+    recall = tp / max(1, int(truth.sum()))
+    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
     idx = np.flatnonzero(flagged).astype(np.int64)
     return {**{k: v for k, v in cfg.items() if k != "stem"}, "wall_s": round(wall, 3),
             "peak_rss_mb": round(_peak_rss_mb(), 1),
             "peak_rss_is_detection_only": reset,
-            "rss_before_load_mb": round(rss_start, 1), "rss_after_load_mb": round(rss_loaded, 1),
+            "rss_start_mb": round(rss_start, 1), "rss_after_import_mb": round(rss_import, 1),
+            "rss_after_load_mb": round(rss_loaded, 1),
             "n_samples": int(len(y)), "n_flagged": int(flagged.sum()),
-            "precision": round(m.precision, 6), "recall": round(m.recall, 6),
-            "f1": round(m.f1, 6),
+            "precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
             "flagged_sha": hashlib.sha256(idx.tobytes()).hexdigest()[:16]}
 
 
@@ -236,8 +242,16 @@ def main() -> None:
     parser.add_argument("--skip-art", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the generated arrays")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "scale.json"))
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny workloads (1/100 of the samples, 1/8 of the width) to test "
+                             "the script; never writes --out")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one configuration (JSON)
     args = parser.parse_args()
+    if args.smoke:
+        for w in WORKLOADS.values():
+            w["per_class"] //= 100
+            w["dim"] //= 8
+        args.tmp = str(Path(args.tmp) / "smoke")
     if args.one:
         print(json.dumps(run_one(json.loads(args.one))), flush=True)
         return
@@ -258,7 +272,7 @@ def main() -> None:
         print(json.dumps(runs[-1]), flush=True)
     from poisonscan._io import write_json  # noqa: PLC0415
     import sklearn  # noqa: PLC0415
-    write_json(args.out, {
+    write_json(args.out if not args.smoke else Path(args.tmp) / "scale.json", {
         "benchmark": "scale", "rate": args.rate, "seed": args.seed,
         "workloads": {w: {**WORKLOADS[w], "file_bytes": Path(f"{stems[w]}.npy").stat().st_size}
                       for w in stems},

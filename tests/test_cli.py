@@ -161,3 +161,23 @@ def test_help_has_example(capsys: pytest.CaptureFixture[str]) -> None:
     for command in ("poison", "scan", "demo"):
         assert main([command, "--help"]) == 0
         assert "example:" in capsys.readouterr().out
+
+
+def test_config_file_sets_options_and_flags_win(poisoned_file: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('epochs = 2\nn-components = 3\n[scan]\nn_init = 4\n[poison]\nrate = 0.3\n')
+    code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "r", "--config", cfg,
+                        "--n-components", "5", "-q"], capsys)
+    assert code == 0, err
+    params = json.loads((tmp_path / "r" / "report.json").read_text())["parameters"]
+    assert params["train"]["epochs"] == 2 and params["detector"]["n_init"] == 4
+    assert params["detector"]["n_components"] == 5  # the flag wins over the file
+    assert params["config_file"] == str(cfg)
+    assert "versions" in json.loads((tmp_path / "r" / "report.json").read_text())
+    cfg.write_text("epoch = 2\n")
+    code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "r2", "--config", cfg], capsys)
+    assert code == 2 and "Did you mean 'epochs'" in err and err.count("\n") == 1
+    cfg.write_text("epochs = [\n")
+    code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "r2", "--config", cfg], capsys)
+    assert code == 2 and "not a valid TOML" in err

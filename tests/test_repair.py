@@ -76,6 +76,12 @@ def test_repair_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     rep = json.loads((tmp_path / "r" / "repair.json").read_text())
     assert {"before", "after", "scratch", "repair_s", "scratch_s", "mode"} <= set(rep)
     assert (tmp_path / "r" / "model.safetensors").is_file()
+    page = (tmp_path / "s" / "report.html").read_text()
+    assert page.count('<section id="repair">') == 1 and "after repair" in page
+    assert main(["repair", str(path), "--scan", str(tmp_path / "s"), "--out",
+                 str(tmp_path / "r"), "--epochs", "1", "--no-scratch", "-q"]) == 0
+    page = (tmp_path / "s" / "report.html").read_text()
+    assert page.count('<section id="repair">') == 1 and page.rstrip().endswith("</html>")
     # a folder that is not a scan output, and data that is not the scanned data
     assert main(["repair", str(path), "--scan", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "not a scan output folder" in capsys.readouterr().err

@@ -26,6 +26,7 @@ from ._io import write_json
 from .models.io import save_model
 from .repair import repair
 from .report import format_repair, format_summary, write_scan
+from .report.html import add_repair_section
 from .scan_io import read_scan
 from .train import TrainConfig
 
@@ -72,6 +73,10 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE.toml",
+                   help="TOML file of option values (keys as the long options without '--', "
+                        "e.g. epochs = 5 or n-components = 8; a [COMMAND] table applies to that "
+                        "command only); flags given on the command line win")
     p.add_argument("--data-dir", help="folder of the builtin datasets (default: $POISONSCAN_DATA)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
@@ -197,14 +202,13 @@ def _cmd_poison(args: argparse.Namespace) -> int:
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     detector = ActivationClustering(
-        reduce=args.reduce, n_components=args.n_components, n_clusters=args.n_clusters, n_init=args.n_init,
-        analysis=args.analysis, reclassification_threshold=args.reclassification_threshold,
+        reduce=args.reduce, n_components=args.n_components, n_clusters=args.n_clusters,
+        n_init=args.n_init, analysis=args.analysis, reclassification_threshold=args.reclassification_threshold,
         size_threshold=args.size_threshold, silhouette_threshold=args.silhouette_threshold,
         distance_threshold=args.distance_threshold, segment_by=args.segment_by,
         random_state=args.seed)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed)
-    detector._validate_params()
     model = spec = None
     if args.model:
         model, spec = load_model(args.model)
@@ -214,7 +218,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     result = scan(data, detector=detector, train_config=config, arch=args.arch, model=model,
                   spec=spec, layer=args.layer, progress=not args.quiet)
     result.timings = {"load": load_s, **result.timings}
-    params = {"train": _train_params(config, result.spec.arch, args.model)}
+    params = {"train": _train_params(config, result.spec.arch, args.model),
+              "config_file": args.config}
     report = write_scan(args.out, result, data, source=str(args.data), parameters=params)
     if not args.quiet:
         print(format_summary(report))
@@ -241,9 +246,17 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     summary = {"data": str(args.data), "scan": str(args.scan), "epochs": epochs,
                "replay": args.replay, **result.to_dict()}
     write_json(out / "repair.json", summary)
+    page = Path(args.scan) / "report.html"
+    if page.is_file():  # show the repair in the scan's report too
+        add_repair_section(page, {**{k: v for k, v in summary.items()
+                                     if not isinstance(v, dict)},
+                                  "before": result.before, "after": result.after,
+                                  "scratch_test_accuracy": (result.scratch or {}).get(
+                                      "test_accuracy")})
     if not args.quiet:
         print(format_repair(summary))
-        print(f"repaired model: {out / 'model.safetensors'}")
+        print(f"repaired model: {out / 'model.safetensors'}"
+              + (f"; repair added to {page}" if page.is_file() else ""))
     return 0
 
 
@@ -291,11 +304,63 @@ def _unknown_options(parser: argparse.ArgumentParser, command: str | None,
             + suggest(first.split("=")[0], valid) + f" (see '{target.prog} --help')")
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]
+
+
+def load_config(path: str, command: str, sub: argparse.ArgumentParser) -> dict[str, object]:
+    """Option values from a TOML file, checked against ``command``'s options.
+
+    Top-level keys and the keys of a ``[command]`` table apply to ``command`` (the table wins);
+    tables of other commands are ignored. Keys are long option names without ``--``
+    (``n-components`` or ``n_components``); an unknown key fails with a suggestion. Positional
+    arguments (the data) stay on the command line.
+    """
+    try:
+        import tomllib  # noqa: PLC0415  (Python 3.11+)
+    except ImportError:  # pragma: no cover
+        raise InputError("--config needs Python 3.11 or newer (tomllib).") from None
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not a valid TOML file ({exc}).") from None
+    commands = {"poison", "scan", "repair", "reproduce", "demo"}
+    options = {a.dest: a for a in sub._actions if a.option_strings and a.dest != "help"}
+    values: dict[str, object] = {}
+    for scope in (raw, raw.get(command, {})):
+        for key, value in scope.items():
+            if key in commands and isinstance(value, dict):
+                continue
+            dest = key.replace("-", "_")
+            if dest not in options or dest == "config":
+                raise InputError(f"{path}: unknown option {key!r} for '{command}'."
+                                 + suggest(dest.replace("_", "-"),
+                                           [o.replace("_", "-") for o in options]))
+            values[dest] = value
+    return values
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
+        if getattr(args, "config", None):
+            sub = _subparser(parser, args.command)
+            try:
+                values = load_config(args.config, args.command, sub)
+            except InputError as exc:
+                print(f"poisonscan {args.command}: error: {exc}", file=sys.stderr)
+                return 2
+            for action in sub._actions:
+                if action.dest in values:
+                    action.required = False
+            sub.set_defaults(**values)
+            args, extra = parser.parse_known_args(argv)
     except SystemExit as exc:  # argparse already printed its one-line message or --help
         return int(exc.code or 0)
     if extra:

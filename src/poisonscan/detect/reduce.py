@@ -14,6 +14,12 @@ step (a constant feature adds nothing to any distance). FastICA then whitens cor
 paper's setting (unit-variance ICA to 10 dimensions, then 2-means) separates poison well: on full
 MNIST with 10% poison we measured F1 0.9995 for ICA against 0.978 for PCA. The poison indicator is
 a strongly non-Gaussian (bimodal) source, which ICA isolates in one component.
+
+:class:`~poisonscan.detect.ActivationClustering` no longer calls this function for ``ica`` and
+``pca``: it computes the same reduction by streaming (:mod:`poisonscan.detect.stream`: per-class
+covariances, their top axes, whitened scores), which gives the same clusters without a per-class
+copy of the data or FastICA's iterations (k-means cannot see the orthogonal rotation that is all
+FastICA adds to the whitened scores). This function stays the in-memory reference for one class.
 """
 
 from __future__ import annotations

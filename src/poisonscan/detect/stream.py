@@ -42,11 +42,10 @@ from dataclasses import dataclass
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from scipy.linalg import eigh
-from scipy.linalg.blas import dsyrk
 from threadpoolctl import threadpool_limits
 
 from ..errors import InputError
-from .chunks import release_pages, row_chunks, split_by_class
+from .chunks import release_pages, split_by_class
 
 __all__ = ["ClassAxes", "GRAM_BUDGET", "reduce_classes"]
 
@@ -235,8 +234,8 @@ def _dual(x: np.ndarray, method: str, n_components: int) -> np.ndarray:
         return np.zeros((n, 1))
     xc = np.asarray(x, dtype=np.float64)[:, keep]
     xc -= xc.mean(axis=0)
-    gram = dsyrk(1.0, xc.T, trans=1)  # upper triangle of xc xc^T, (n, n)
-    lam, u = eigh(gram, lower=False, subset_by_index=[n - d, n - 1])
+    gram = xc @ xc.T  # (n, n); numpy's matmul releases the GIL (scipy's dsyrk does not)
+    lam, u = eigh(gram, subset_by_index=[n - d, n - 1])
     lam, u = lam[::-1], u[:, ::-1]
     live = lam > max(float(lam[0]), 0.0) * 1e-12
     root = np.sqrt(np.where(live, lam, 1.0))

@@ -26,6 +26,8 @@ EXPERIMENTS: dict[str, Callable[..., ExperimentResult]] = {
     "text": run_text,
 }
 
+WITH_REPORTS = {"traffic-signs", "multimodal"}  # these also write each scan's report.html
+
 
 def run_experiment(name: str, data_dir: str | os.PathLike[str] | None,
                    out_dir: str | os.PathLike[str], *, seed: int = 0, progress: bool = False,
@@ -37,8 +39,9 @@ def run_experiment(name: str, data_dir: str | os.PathLike[str] | None,
     """
     check_choice("experiment", name, EXPERIMENTS)
     start = time.perf_counter()
+    extra = {"out_dir": out_dir} if name in WITH_REPORTS else {}
     result = EXPERIMENTS[name](data_dir, seed=seed, progress=progress,
-                               max_samples=max_samples, epochs=epochs)
+                               max_samples=max_samples, epochs=epochs, **extra)
     result.wall_s = time.perf_counter() - start
     result.write(out_dir)
     return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,10 @@ import numpy as np
 from .._io import write_json, write_text
 from ..data.dataset import Dataset
 from ..pipeline import ScanResult
+from ..train import TrainConfig
 
-__all__ = ["ExperimentResult", "Table", "Timer", "markdown_table", "scan_row", "subsample"]
+__all__ = ["ExperimentResult", "Table", "Timer", "markdown_table", "save_run_report", "scan_row",
+           "subsample"]
 
 
 @dataclass
@@ -100,6 +102,17 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.s = time.perf_counter() - self._start
+
+
+def save_run_report(out_dir: str | os.PathLike[str] | None, run: str, result: ScanResult,
+                    data: Dataset, description: str, config: TrainConfig) -> None:
+    """Write the scan's report (``report.html``, ``report.json``, ...) to ``out_dir/run``."""
+    if out_dir is None:
+        return
+    from ..report.files import write_scan  # noqa: PLC0415  (matplotlib only when reporting)
+
+    write_scan(Path(out_dir) / run, result, data, source=description,
+               parameters={"train": {**asdict(config), "arch": result.spec.arch}})
 
 
 def subsample(data: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:

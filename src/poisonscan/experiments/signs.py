@@ -20,7 +20,7 @@ from ..data.dataset import Dataset
 from ..detect import ActivationClustering
 from ..pipeline import scan
 from ..train import TrainConfig
-from .common import ExperimentResult, Table, scan_row, subsample
+from .common import ExperimentResult, Table, save_run_report, scan_row, subsample
 
 __all__ = ["STOP", "SUPER_CLASSES", "run_traffic_signs", "run_multimodal", "to_superclasses"]
 
@@ -45,7 +45,8 @@ def _config(seed: int, epochs: int | None) -> TrainConfig:
 def run_traffic_signs(data_dir: str | os.PathLike[str] | None, *,
                       rates: tuple[float, ...] = (0.15, 0.33), seed: int = 0,
                       progress: bool = False, max_samples: int | None = None,
-                      epochs: int | None = None) -> ExperimentResult:
+                      epochs: int | None = None,
+                      out_dir: str | os.PathLike[str] | None = None) -> ExperimentResult:
     """Stop signs with a sticker relabelled speed limit 60 (class 3), at each rate."""
     clean = subsample(load_gtsrb(data_dir), max_samples, seed)
     res = ExperimentResult("traffic-signs", "GTSRB (substitute for LISA): stop signs with a 4x4 "
@@ -56,11 +57,14 @@ def run_traffic_signs(data_dir: str | os.PathLike[str] | None, *,
     for rate in rates:
         data = poison_dataset(clean, get_trigger("patch", **STICKER), [(STOP, SPEED_LIMIT_60)],
                               rate=rate, seed=seed)
+        config = _config(seed, epochs)
         result = scan(data, detector=ActivationClustering(random_state=seed),
-                      train_config=_config(seed, epochs), progress=progress)
+                      train_config=config, progress=progress)
         row = scan_row(result)
         row["rate"] = rate
         res.runs.append(row)
+        save_run_report(out_dir, f"scan-{rate:.2f}", result, data,
+                        f"GTSRB, stop + sticker -> speed limit 60, rate {rate}", config)
         clean_ok = sum(1 for c in result.detection.classes
                        if c.label != SPEED_LIMIT_60 and c.verdict == "clean")
         table.rows.append([f"{rate:.0%}", row["n_poison"], row["n_flagged"], row["precision"],
@@ -87,7 +91,8 @@ def to_superclasses(data: Dataset, groups: dict[str, list[int]] = SUPER_CLASSES)
 
 def run_multimodal(data_dir: str | os.PathLike[str] | None, *, seed: int = 0,
                    progress: bool = False, max_samples: int | None = None,
-                   epochs: int | None = None) -> ExperimentResult:
+                   epochs: int | None = None,
+                   out_dir: str | os.PathLike[str] | None = None) -> ExperimentResult:
     """Five strongly multimodal super-classes; poison from one and from three sources."""
     clean = subsample(load_gtsrb(data_dir), max_samples, seed)
     names = list(SUPER_CLASSES)
@@ -103,9 +108,12 @@ def run_multimodal(data_dir: str | os.PathLike[str] | None, *, seed: int = 0,
     for title, mapping, rate in runs:
         data = to_superclasses(poison_dataset(clean, get_trigger("patch", **STICKER), mapping,
                                               rate=rate, seed=seed))
+        config = _config(seed, epochs)
         result = scan(data, detector=ActivationClustering(random_state=seed),
-                      train_config=_config(seed, epochs), progress=progress)
+                      train_config=config, progress=progress)
         row = scan_row(result)
+        save_run_report(out_dir, f"scan-{len(mapping)}-source", result, data,
+                        f"GTSRB super-classes, {title}", config)
         target = data.y == 0
         share = float(data.is_poison[target].mean())
         row.update(run=title, mapping=mapping, rate_of_original_target=rate, share=share)

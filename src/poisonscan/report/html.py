@@ -30,7 +30,8 @@ from .text import distinctive_terms, render_text_cluster, texts_of
 if TYPE_CHECKING:
     from ..pipeline import ScanResult
 
-__all__ = ["render_html", "write_html_report", "compare_text", "ANALYSIS_NOTES"]
+__all__ = ["ANALYSIS_NOTES", "add_repair_section", "compare_text", "render_html",
+           "write_html_report"]
 
 #: One sentence per analysis: what its statistic means and when a cluster counts as poison.
 ANALYSIS_NOTES = {
@@ -286,6 +287,22 @@ def _repair(report: dict[str, Any]) -> str:
             f"<dt>{escape(str(k))}</dt><dd>{_fmt_value(str(k), v)}</dd>"
             for k, v in rest.items()) + "</dl>"
     return f'<section id="repair"><h2>Repair</h2>{body}</section>'
+
+
+def add_repair_section(path: str | os.PathLike[str], repair: dict[str, Any]) -> None:
+    """Put a repair section into an existing ``report.html`` (replacing an older one).
+
+    ``repair`` has ``before``/``after`` metric dicts and flat figures (see ``repair.json``).
+    The file is rewritten atomically.
+    """
+    page = Path(path).read_text(encoding="utf-8")
+    start = page.find('<section id="repair">')
+    if start >= 0:
+        page = page[:start] + page[page.index("</section>", start) + len("</section>"):]
+    at = page.rfind("<footer>")
+    if at < 0:
+        raise ValueError(f"{path} is not a poisonscan report (no <footer>)")
+    write_text(path, page[:at] + _repair({"repair": repair}) + page[at:])
 
 
 def _footer(report: dict[str, Any]) -> str:
