@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--mode", default="relabel", choices=["relabel", "remove"])
     r.add_argument("--epochs", type=int, default=None,
                    help="epochs of the repair (default: 1 for relabel, the scan's for remove)")
-    r.add_argument("--replay", type=float, default=1.0,
-                   help="relabel: unflagged samples replayed per relabelled one (default 1)")
+    r.add_argument("--replay", type=float, default=2.0,
+                   help="relabel: unflagged samples replayed per relabelled one (default 2)")
     r.add_argument("--no-scratch", action="store_true",
                    help="skip the comparison with retraining from scratch")
     r.add_argument("--seed", type=int, default=0)

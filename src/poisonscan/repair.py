@@ -3,8 +3,8 @@
 ``relabel`` (the paper's method) gives every flagged sample the suspected source class found by
 exclusionary reclassification, then continues training the already-trained model. To keep this
 much cheaper than retraining, the continued training runs over the relabelled samples plus a seeded
-*replay* of as many unflagged samples (``replay=1``: equal parts corrected and clean data, so
-the model does not drift away from the clean data); flagged samples without a suspected source are dropped. ``remove`` drops the
+*replay* of ``replay`` times as many unflagged samples (so the model does not drift away from
+the clean data); flagged samples without a suspected source are dropped. ``remove`` drops the
 flagged samples and retrains from scratch.
 """
 
@@ -90,7 +90,7 @@ def repair(
     mode: str = "relabel",
     config: TrainConfig = TrainConfig(epochs=1),
     scratch_config: TrainConfig | None = TrainConfig(),
-    replay: float = 1.0,
+    replay: float = 2.0,
     progress: bool = True,
 ) -> RepairResult:
     """Repair ``model`` (left unmodified; a copy is trained) given the detection.

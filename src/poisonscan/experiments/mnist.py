@@ -73,7 +73,7 @@ def run_mnist(data_dir: str | os.PathLike[str] | None, *,
     res.notes.append(f"clean-data reference model: test accuracy {clean_acc:.4f}, trained in "
                      f"{t_ref.s:.0f} s with the same settings ({config.epochs} epochs)")
     res.notes.append("repair: flagged samples relabelled to the suspected source class, then 1 "
-                     "epoch of continued training over them plus as many unflagged samples")
+                     "epoch of continued training over them plus 2x as many unflagged samples")
     return res
 
 
