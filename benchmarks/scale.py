@@ -148,6 +148,7 @@ def run_one(cfg: dict) -> dict:
     acts, y, truth = _load(cfg["stem"], cfg["source"], cfg.get("subset"))
     rss_loaded = _peak_rss_mb()
     reset = _reset_peak_rss()  # so the peak below is that of the detection stage
+    cpu = os.times()
     t = time.perf_counter()
     if cfg["tool"] == "art":
         with warnings.catch_warnings():
@@ -159,12 +160,15 @@ def run_one(cfg: dict) -> dict:
                                    restart_budget=cfg.get("restart_budget", 0))
         flagged = det.fit_detect(acts, y, chunk_rows=cfg.get("chunk_rows")).is_poison
     wall = time.perf_counter() - t
+    cpu_end = os.times()
+    cpu_s = (cpu_end.user - cpu.user) + (cpu_end.system - cpu.system)
     tp = int(np.sum(truth & flagged))
     precision = tp / max(1, int(flagged.sum()))
     recall = tp / max(1, int(truth.sum()))
     f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
     idx = np.flatnonzero(flagged).astype(np.int64)
     return {**{k: v for k, v in cfg.items() if k != "stem"}, "wall_s": round(wall, 3),
+            "cpu_s": round(cpu_s, 2),
             "peak_rss_mb": round(_peak_rss_mb(), 1),
             "peak_rss_is_detection_only": reset,
             "rss_start_mb": round(rss_start, 1), "rss_after_import_mb": round(rss_import, 1),
@@ -172,6 +176,47 @@ def run_one(cfg: dict) -> dict:
             "n_samples": int(len(y)), "n_flagged": int(flagged.sum()),
             "precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
             "flagged_sha": hashlib.sha256(idx.tobytes()).hexdigest()[:16]}
+
+
+def phases(stem: str) -> dict:
+    """Core-seconds per phase of poisonscan's ICA detection on ``stem``, single-threaded.
+
+    Thread CPU time (not wall time), so other load on the machine barely changes it; an idle
+    machine with T cores needs about (sum of the parallel phases) / T seconds.
+    """
+    import poisonscan.detect.cluster as cl  # noqa: PLC0415
+    import poisonscan.detect.detector as dm  # noqa: PLC0415
+    import poisonscan.detect.stream as st  # noqa: PLC0415
+
+    spent: dict[str, float] = {}
+
+    def timed(owner, name: str, key: str) -> None:
+        inner = getattr(owner, name)
+
+        def wrapper(*a, **k):
+            t = time.thread_time()
+            try:
+                return inner(*a, **k)
+            finally:
+                spent[key] = spent.get(key, 0.0) + time.thread_time() - t
+        setattr(owner, name, wrapper)
+
+    timed(st, "_sorted_chunk", "gather chunk rows (both passes)")
+    timed(st._Moments, "add", "pass 1 per class: float64 copy, sum, min/max, Gram matmul")
+    timed(st, "eigh", "eigh")
+    timed(cl.KMeans, "fit", "k-means (50 restarts per class)")
+    timed(cl, "silhouette_samples", "silhouettes (5,000 per class)")
+    timed(dm, "reduce_classes", "reduction total")
+    acts = np.load(f"{stem}.npy")
+    y = np.load(f"{stem}.labels.npz")["y"]
+    t = time.thread_time()
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415
+    with threadpool_limits(limits=1):
+        dm.ActivationClustering(analysis="relative-size").fit_detect(acts, y, n_jobs=1)
+    spent["detection total"] = time.thread_time() - t
+    spent["pass 2 projection (rest of the reduction)"] = spent["reduction total"] - sum(
+        v for k, v in spent.items() if k.startswith(("gather", "pass 1", "eigh")))
+    return {k: round(v, 2) for k, v in spent.items()}
 
 
 def hardware() -> dict:
@@ -242,6 +287,8 @@ def main() -> None:
     parser.add_argument("--skip-art", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the generated arrays")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "scale.json"))
+    parser.add_argument("--phases", action="store_true",
+                        help="only add the single-threaded phase profile of w1 to --out")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny workloads (1/100 of the samples, 1/8 of the width) to test "
                              "the script; never writes --out")
@@ -262,7 +309,20 @@ def main() -> None:
         art_version = None
     tmp = Path(args.tmp)
     tmp.mkdir(parents=True, exist_ok=True)
+    if args.phases:
+        stem = workload(tmp, "w1", args.rate, args.seed)
+        code = f"import json, scale; print(json.dumps(scale.phases({str(stem)!r})))"
+        prof = json.loads(_child(["-c", code]).splitlines()[-1])
+        from poisonscan._io import write_json  # noqa: PLC0415
+        old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+        write_json(args.out, {**old, "phases_w1_ica_core_s": {
+            **prof, "note": "thread CPU seconds, one thread, in-memory w1 (python "
+                            "benchmarks/scale.py --phases)",
+            "loadavg": [round(v, 2) for v in os.getloadavg()]}})
+        print(json.dumps(prof))
+        return
     load_before = os.getloadavg()
+    busy = _other_busy_processes()
     hw = json.loads(_child(["-c", "import json, scale; print(json.dumps(scale.hardware()))"]))
     print(json.dumps({"hardware": hw}), flush=True)
     stems = {w: workload(tmp, w, args.rate, args.seed) for w in args.workloads}
@@ -280,13 +340,26 @@ def main() -> None:
         "art": art_version or "not installed: skipped",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-                    "loadavg_before": [round(v, 2) for v in load_before], **hw},
+                    "loadavg_before": [round(v, 2) for v in load_before],
+                    "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+                    "other_processes_at_start": busy, **hw},
         "runs": runs,
     })
     if not args.keep:
         for stem in stems.values():
             for suffix in (".npy", ".labels.npz"):
                 Path(f"{stem}{suffix}").unlink(missing_ok=True)
+
+
+def _other_busy_processes() -> list[str]:
+    """Other processes using > 20% CPU at the start (the timings assume an idle machine)."""
+    try:
+        ps = subprocess.run(["ps", "-eo", "pid,pcpu,args"], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    rows = [line.split(None, 2) for line in ps.splitlines()[1:]]
+    return [f"{r[1]}% {r[2][:100]}" for r in rows
+            if len(r) == 3 and int(r[0]) != os.getpid() and float(r[1]) > 20]
 
 
 def _child(argv: list[str]) -> str:
