@@ -20,10 +20,10 @@ from .detect.cluster import ClassClusters
 from .detect.detector import ActivationClustering
 from .detect.result import DetectionResult
 from .errors import InputError
-from .metrics import Evaluation, attack_success_rate, evaluate_detection
+from .metrics import Evaluation, evaluate_detection
 from .models.io import ModelSpec
 from .models.nets import build_model, default_architecture
-from .train import TrainConfig, accuracy, predict, train_model
+from .train import TrainConfig, model_metrics, predict, train_model
 
 __all__ = ["ScanResult", "scan", "make_reclassifier"]
 
@@ -167,12 +167,7 @@ def scan(
     timings["detect"] = time.perf_counter() - t2
     timings["total"] = time.perf_counter() - t0
 
-    metrics: dict[str, float] = {}
-    if data.x_test is not None and data.y_test is not None:
-        metrics["test_accuracy"] = accuracy(model, data.x_test, data.y_test)
-    if data.x_test_poison is not None and data.y_test_poison is not None:
-        metrics["attack_success_rate"] = attack_success_rate(predict(model, data.x_test_poison),
-                                                             data.y_test_poison)
+    metrics = model_metrics(model, data)
     evaluation = (evaluate_detection(data.is_poison, detection.is_poison, data.y)
                   if data.is_poison is not None else None)
     return ScanResult(detection, model, spec, acts, used_layer, timings, metrics, evaluation,

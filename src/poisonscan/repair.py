@@ -21,10 +21,9 @@ from torch import nn
 from ._validation import check_choice, check_real
 from .data.dataset import Dataset
 from .errors import InputError
-from .metrics import attack_success_rate
 from .models.io import ModelSpec
 from .models.nets import build_model
-from .train import TrainConfig, accuracy, predict, train_model
+from .train import TrainConfig, model_metrics, train_model
 
 __all__ = ["RepairResult", "corrected_labels", "model_metrics", "repair"]
 
@@ -55,17 +54,6 @@ class RepairResult:
         d["repair_vs_scratch_time"] = (self.repair_s / self.scratch_s
                                        if self.scratch_s else None)
         return d
-
-
-def model_metrics(model: nn.Module, data: Dataset) -> dict[str, float]:
-    """Clean test accuracy and attack success rate, where ``data`` has the test sets."""
-    out: dict[str, float] = {}
-    if data.x_test is not None and data.y_test is not None:
-        out["test_accuracy"] = accuracy(model, data.x_test, data.y_test)
-    if data.x_test_poison is not None and data.y_test_poison is not None:
-        out["attack_success_rate"] = attack_success_rate(predict(model, data.x_test_poison),
-                                                         data.y_test_poison)
-    return out
 
 
 def corrected_labels(labels: np.ndarray, flagged: np.ndarray,

@@ -10,9 +10,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._validation import check_int, check_real
+from .data.dataset import Dataset
+from .metrics import attack_success_rate
 from .models.nets import MLP
 
-__all__ = ["TrainConfig", "to_tensor", "train_model", "predict", "accuracy"]
+__all__ = ["TrainConfig", "accuracy", "model_metrics", "predict", "to_tensor", "train_model"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,17 @@ def predict(model: nn.Module, x: np.ndarray, *, batch_size: int = 1024) -> np.nd
     out = np.empty(len(x), dtype=np.int64)
     for start in range(0, len(x), batch_size):
         out[start:start + batch_size] = model(to_tensor(x[start:start + batch_size])).argmax(1).numpy()
+    return out
+
+
+def model_metrics(model: nn.Module, data: Dataset) -> dict[str, float]:
+    """Clean test accuracy and attack success rate, where ``data`` has those test sets."""
+    out: dict[str, float] = {}
+    if data.x_test is not None and data.y_test is not None:
+        out["test_accuracy"] = accuracy(model, data.x_test, data.y_test)
+    if data.x_test_poison is not None and data.y_test_poison is not None:
+        out["attack_success_rate"] = attack_success_rate(predict(model, data.x_test_poison),
+                                                         data.y_test_poison)
     return out
 
 

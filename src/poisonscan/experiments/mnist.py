@@ -13,8 +13,8 @@ from ..detect import ActivationClustering
 from ..metrics import evaluate_detection
 from ..models.nets import build_model
 from ..pipeline import scan
-from ..repair import model_metrics, repair
-from ..train import TrainConfig, train_model
+from ..repair import repair
+from ..train import TrainConfig, model_metrics, train_model
 from .common import ExperimentResult, Table, Timer, scan_row, subsample
 
 __all__ = ["run_mnist", "run_mnist_raw"]
