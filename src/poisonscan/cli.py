@@ -296,8 +296,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _unknown_options(parser: argparse.ArgumentParser, command: str | None,
                      extra: list[str]) -> str:
-    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-    target = sub.choices.get(command, parser) if sub and command else parser
+    target = _subparser(parser, command) if command else parser
     valid = [o for a in target._actions for o in a.option_strings]
     first = next((e for e in extra if e.startswith("-")), extra[0])
     return (f"{target.prog}: error: unrecognized arguments: {' '.join(extra)}."
