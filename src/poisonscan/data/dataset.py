@@ -204,6 +204,8 @@ def load_npz(path: str | os.PathLike[str]) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"data file not found: {path}")
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path} is not a readable .npz file (not a zip archive of arrays).")
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
