@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_samples as sk_silhouette_samples
 
 from conftest import make_blob_images, nearest_mean_reclassifier, planted_activations
@@ -13,7 +14,7 @@ from poisonscan import ActivationClustering, TrainConfig, scan
 from poisonscan.cache import SIDECAR_FILE, activation_key, cached_activations
 from poisonscan.detect import cluster_class, reduce
 from poisonscan.detect.chunks import release_pages, split_by_class
-from poisonscan.detect.cluster import restarts_for, silhouette_samples
+from poisonscan.detect.cluster import batched_lloyd, best_of_restarts, silhouette_samples
 from poisonscan.detect.stream import reduce_classes
 from poisonscan.errors import InputError
 from poisonscan.models.nets import build_model
@@ -45,14 +46,15 @@ def test_streaming_clusters_equal_in_memory_fastica_path(method: str, k: int) ->
     det.fit_detect(acts, y, chunk_rows=97)
     for a, b in zip(old, det.classes_):
         np.testing.assert_array_equal(a.assignment, b.assignment)
-        np.testing.assert_allclose(a.silhouette, b.silhouette, atol=1e-10)
+        # float32 data: the streamed covariance comes from float32 matmuls (rounding ~1e-7)
+        np.testing.assert_allclose(a.silhouette, b.silhouette, atol=1e-5)
 
 
 def test_ica_output_is_white() -> None:
     acts, y, _ = _relu_with_dead_units()
     idx, red = reduce_classes(acts, y, np.unique(y), method="ica", n_components=5)
     for r in red:
-        np.testing.assert_allclose(np.cov(r.T, bias=True), np.eye(5), atol=1e-8)
+        np.testing.assert_allclose(np.cov(r.T, bias=True), np.eye(5), atol=1e-5)  # float32 Gram
 
 
 def test_dual_route_for_classes_smaller_than_their_width() -> None:
@@ -82,7 +84,7 @@ def test_flagged_identical_across_chunk_sizes_and_memmap(tmp_path) -> None:
         results.append(res)
     for res in results[1:]:
         np.testing.assert_array_equal(res.flagged_indices, results[0].flagged_indices)
-        np.testing.assert_allclose(res.score, results[0].score, atol=1e-9)
+        np.testing.assert_allclose(res.score, results[0].score, atol=1e-4)  # float32 rounding
     np.testing.assert_array_equal(results[0].is_poison, is_poison)
 
 
@@ -93,7 +95,8 @@ def test_gram_budget_groups_and_threads_do_not_change_the_result() -> None:
     small = 8 * acts.shape[1] ** 2 * 2  # two classes' Gram matrices at a time
     _, grouped = reduce_classes(acts, y, classes, chunk_rows=61, gram_budget=small, n_jobs=1)
     for a, b in zip(ref, grouped):
-        np.testing.assert_allclose(a, b, atol=1e-9)
+        # float32 rounding only; it turns the near-degenerate noise components by up to ~1e-4
+        np.testing.assert_allclose(a, b, atol=1e-3)
 
 
 def test_float16_memmap_and_non_finite_values(tmp_path) -> None:
@@ -131,13 +134,31 @@ def test_silhouette_equals_scikit_learn() -> None:
                                sk_silhouette_samples(x, labels), atol=1e-12)
 
 
-def test_restart_cap_is_opt_in() -> None:
-    assert restarts_for(100_000, 50) == 50
-    assert restarts_for(10_000, 50, 500_000) == 50
-    assert restarts_for(100_000, 50, 500_000) == 5
-    assert restarts_for(10**7, 50, 500_000) == 5
-    assert restarts_for(100_000, 3, 500_000) == 3
-    assert ActivationClustering().get_params()["restart_budget"] == 0
+def test_batched_lloyd_equals_scikit_learn_per_restart() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3000, 5))
+    x[:400] += 2.5
+    init = np.stack([x[rng.choice(len(x), 3, replace=False)] for _ in range(6)])
+    centers, inertia = batched_lloyd(x, init, tol=0.0)  # tol 0: run to a fixed point
+    for r in range(6):
+        km = KMeans(n_clusters=3, init=init[r], n_init=1, tol=0.0).fit(x)
+        np.testing.assert_allclose(centers[r], km.cluster_centers_, atol=1e-6)
+        assert inertia[r] == pytest.approx(km.inertia_, rel=1e-9)
+
+
+def test_large_class_restarts_on_a_subsample_find_the_planted_split() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30_000, 10))
+    poison = np.arange(len(x)) < 3000  # a 10% cluster, 12 sd away along one axis
+    x[poison, 0] += 12.0
+    direct = best_of_restarts(x, 2, 20, 0, sample_size=0)
+    sampled = best_of_restarts(x, 2, 20, 0, sample_size=5000)
+    for km in (direct, sampled):
+        minority = np.argmin(np.bincount(km.labels_))
+        np.testing.assert_array_equal(km.labels_ == minority, poison)
+    assert sampled.inertia_ == pytest.approx(direct.inertia_, rel=1e-9)
+    again = best_of_restarts(x, 2, 20, 0, sample_size=5000)
+    np.testing.assert_array_equal(again.labels_, sampled.labels_)  # seeded
 
 
 def test_split_by_class() -> None:

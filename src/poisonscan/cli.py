@@ -24,7 +24,7 @@ from .models import ARCHITECTURES, load_model
 from .pipeline import scan
 from ._io import write_json
 from .models.io import save_model
-from .repair import repair
+from .repair import DEFAULT_REPLAY, repair
 from .report import format_repair, format_summary, write_scan
 from .report.html import add_repair_section
 from .scan_io import read_scan
@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--mode", default="relabel", choices=["relabel", "remove"])
     r.add_argument("--epochs", type=int, default=None,
                    help="epochs of the repair (default: 1 for relabel, the scan's for remove)")
-    r.add_argument("--replay", type=float, default=2.0,
-                   help="relabel: unflagged samples replayed per relabelled one (default 2)")
+    r.add_argument("--replay", type=float, default=DEFAULT_REPLAY,
+                   help="relabel: unflagged samples replayed per relabelled one (default %(default)s)")
     r.add_argument("--no-scratch", action="store_true",
                    help="skip the comparison with retraining from scratch")
     r.add_argument("--seed", type=int, default=0)

@@ -25,7 +25,7 @@ from .models.io import ModelSpec
 from .models.nets import build_model
 from .train import TrainConfig, model_metrics, train_model
 
-__all__ = ["RepairResult", "corrected_labels", "model_metrics", "repair"]
+__all__ = ["DEFAULT_REPLAY", "RepairResult", "corrected_labels", "model_metrics", "repair"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,11 @@ def corrected_labels(labels: np.ndarray, flagged: np.ndarray,
     return y, ~(flagged & ~relabel)
 
 
+#: Unflagged samples replayed per relabelled one: enough clean data to hold the clean accuracy,
+#: while the repair's cost stays proportional to the number of flagged samples.
+DEFAULT_REPLAY = 1.0
+
+
 def repair(
     model: nn.Module,
     spec: ModelSpec,
@@ -78,7 +83,7 @@ def repair(
     mode: str = "relabel",
     config: TrainConfig = TrainConfig(epochs=1),
     scratch_config: TrainConfig | None = TrainConfig(),
-    replay: float = 2.0,
+    replay: float = DEFAULT_REPLAY,
     progress: bool = True,
 ) -> RepairResult:
     """Repair ``model`` (left unmodified; a copy is trained) given the detection.

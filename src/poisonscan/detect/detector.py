@@ -14,7 +14,7 @@ from ..data.dataset import check_labels
 from ..errors import InputError
 from .analyses import ANALYSES, AnalysisInput, Finding, Reclassifier
 from .chunks import check_finite, chunk_rows_for, split_by_class
-from .cluster import RESTART_BUDGET, ClassClusters, cluster_class
+from .cluster import RESTART_SAMPLE_SIZE, ClassClusters, cluster_class
 from .reduce import REDUCERS, reduce
 from .stream import reduce_classes
 from .result import ClassReport, ClusterReport, DetectionResult
@@ -31,8 +31,8 @@ class ActivationClustering:
     is judged poison is reported ``"clean"``.
 
     ``ica`` and ``pca`` are computed by streaming the activations (:mod:`poisonscan.detect.stream`):
-    per-class covariances accumulated in float64 over row chunks, their top principal axes, and a
-    projection pass, so no per-class copy of the full-dimensional data is made and a
+    per-class covariances accumulated in float64 over row chunks (by float32 matmuls for float32
+    data), their top principal axes, and a projection pass, so no per-class copy of the full-dimensional data is made and a
     ``np.memmap`` of any size works with a bounded memory footprint. ``ica`` clusters equal those
     of FastICA's unit-variance sources (k-means is invariant to the orthogonal rotation that is
     all FastICA adds to the whitened scores; see that module). ``none`` clusters the raw varying
@@ -47,8 +47,7 @@ class ActivationClustering:
     n_clusters : int
         k of k-means, >= 2.
     n_init : int
-        Seeded k-means++ restarts; the split of lowest inertia is kept. Classes with more than
-        ``restart_budget / n_init`` samples get fewer (see ``restart_budget``).
+        Seeded k-means++ restarts; the split of lowest inertia is kept.
     analysis : {"exclusionary-reclassification", "relative-size", "silhouette", "distance"}
         How clusters are judged (see :mod:`poisonscan.detect.analyses`).
     reclassification_threshold : float
@@ -65,12 +64,11 @@ class ActivationClustering:
         Samples per class used for the silhouette (seeded subset).
     random_state : int
         Seed of ICA/PCA and k-means.
-    restart_budget : int
-        Opt-in cap on k-means work per class, in restarts x samples: a class of n samples gets
-        ``min(n_init, max(5, restart_budget // n))`` restarts, each on all n samples. 0 (the
-        default) runs ``n_init`` restarts whatever the size; a cap is faster on very large
-        classes but can miss the poison split (see
-        :func:`poisonscan.detect.cluster.restarts_for`).
+    restart_sample_size : int
+        Classes with more samples run their ``n_init`` restarts on a seeded subsample of this
+        size, then refine the best distinct solutions on all samples
+        (:func:`poisonscan.detect.cluster.best_of_restarts`); 0 runs every restart on all
+        samples.
     """
 
     _constraints: dict[str, Any] = {
@@ -80,7 +78,7 @@ class ActivationClustering:
         "silhouette_sample_size": (10, None), "random_state": (0, None),
         "reclassification_threshold": (0.0, None), "size_threshold": (0.0, 1.0),
         "silhouette_threshold": (-1.0, 1.0), "distance_threshold": (0.0, None),
-        "restart_budget": (0, None),
+        "restart_sample_size": (0, None),
     }
 
     def __init__(self, *, reduce: str = "ica", n_components: int = 10, n_clusters: int = 2,
@@ -88,7 +86,8 @@ class ActivationClustering:
                  reclassification_threshold: float = 1.0, size_threshold: float = 0.35,
                  silhouette_threshold: float = 0.10, distance_threshold: float = 1.0,
                  segment_by: str = "label", silhouette_sample_size: int = 5000,
-                 random_state: int = 0, restart_budget: int = RESTART_BUDGET) -> None:
+                 random_state: int = 0,
+                 restart_sample_size: int = RESTART_SAMPLE_SIZE) -> None:
         self.reduce = reduce
         self.n_components = n_components
         self.n_clusters = n_clusters
@@ -101,7 +100,7 @@ class ActivationClustering:
         self.segment_by = segment_by
         self.silhouette_sample_size = silhouette_sample_size
         self.random_state = random_state
-        self.restart_budget = restart_budget
+        self.restart_sample_size = restart_sample_size
 
     # -- scikit-learn style parameter handling ---------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -227,7 +226,7 @@ class ActivationClustering:
                 return cluster_class(label, indices, red, n_clusters=self.n_clusters,
                                      n_init=self.n_init, random_state=self.random_state,
                                      silhouette_sample_size=self.silhouette_sample_size,
-                                     restart_budget=self.restart_budget)
+                                     restart_sample_size=self.restart_sample_size)
 
         jobs = (delayed(one)(int(c), idx, red) for c, idx, red in zip(present, groups, reduced))
         with controller.limit(limits=1 if threads > 1 else None, user_api="blas"):

@@ -13,7 +13,7 @@ from ..detect import ActivationClustering
 from ..metrics import evaluate_detection
 from ..models.nets import build_model
 from ..pipeline import scan
-from ..repair import repair
+from ..repair import DEFAULT_REPLAY, repair
 from ..train import TrainConfig, model_metrics, train_model
 from .common import ExperimentResult, Table, Timer, scan_row, subsample
 
@@ -73,7 +73,8 @@ def run_mnist(data_dir: str | os.PathLike[str] | None, *,
     res.notes.append(f"clean-data reference model: test accuracy {clean_acc:.4f}, trained in "
                      f"{t_ref.s:.0f} s with the same settings ({config.epochs} epochs)")
     res.notes.append("repair: flagged samples relabelled to the suspected source class, then 1 "
-                     "epoch of continued training over them plus 2x as many unflagged samples")
+                     f"epoch of continued training over them plus {DEFAULT_REPLAY:g}x as many "
+                     "unflagged samples")
     return res
 
 
