@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_samples as sk_silhouette_samples
 
 from conftest import make_blob_images, nearest_mean_reclassifier, planted_activations
@@ -14,7 +13,7 @@ from poisonscan import ActivationClustering, TrainConfig, scan
 from poisonscan.cache import SIDECAR_FILE, activation_key, cached_activations
 from poisonscan.detect import cluster_class, reduce
 from poisonscan.detect.chunks import release_pages, split_by_class
-from poisonscan.detect.cluster import batched_lloyd, best_of_restarts, silhouette_samples
+from poisonscan.detect.cluster import best_of_restarts, silhouette_samples
 from poisonscan.detect.stream import reduce_classes
 from poisonscan.errors import InputError
 from poisonscan.models.nets import build_model
@@ -132,18 +131,6 @@ def test_silhouette_equals_scikit_learn() -> None:
     labels[0] = 4  # a singleton cluster, and cluster 3 absent
     np.testing.assert_allclose(silhouette_samples(x, labels, 5, chunk=64),
                                sk_silhouette_samples(x, labels), atol=1e-12)
-
-
-def test_batched_lloyd_equals_scikit_learn_per_restart() -> None:
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(3000, 5))
-    x[:400] += 2.5
-    init = np.stack([x[rng.choice(len(x), 3, replace=False)] for _ in range(6)])
-    centers, inertia = batched_lloyd(x, init, tol=0.0)  # tol 0: run to a fixed point
-    for r in range(6):
-        km = KMeans(n_clusters=3, init=init[r], n_init=1, tol=0.0).fit(x)
-        np.testing.assert_allclose(centers[r], km.cluster_centers_, atol=1e-6)
-        assert inertia[r] == pytest.approx(km.inertia_, rel=1e-9)
 
 
 def test_large_class_restarts_on_a_subsample_find_the_planted_split() -> None:

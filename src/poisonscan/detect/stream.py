@@ -5,17 +5,19 @@ and runs FastICA on all D features. This module computes the same reduction from
 statistics, reading the (N, D) activations in row chunks (a ``np.memmap`` works, and its pages are
 released as they are used, see :mod:`poisonscan.detect.chunks`):
 
-1. one pass accumulates, per class, the count, the feature minima and maxima, the sum and the
-   Gram matrix ``sum (x - s)(x - s)^T`` of the rows shifted by the class's first row ``s``
-   (one matmul per chunk and class, in float32 for float32/float16 activations and float64
-   otherwise, accumulated in float64; the shift keeps the centring free of cancellation, and
-   the chunk size changes the result only by rounding, about 1e-6 relative in float32;
-   chunks are shared among threads, each with its own accumulators, merged in order);
-2. the centred scatter ``C = G - t t^T / n`` restricted to the varying features (the rule of
-   :func:`~poisonscan.detect.reduce.informative_features`) gives, by ``eigh``, the top-``d``
-   principal axes ``V`` (D', d) and variances ``lam`` (d,);
-3. a second pass projects every row: ``pca``: ``(x - mean) V``; ``ica``: the same scores divided
-   by ``sqrt(lam / n)``, i.e. whitened to unit variance.
+1. one pass accumulates, per class, the Gram matrix of ``[x - s, 1]``: the rows shifted by the
+   class's first row ``s`` and a column of ones, so that it holds the count ``n``, the sums
+   ``t`` and ``G = sum (x - s)(x - s)^T`` (one matmul per chunk and class, in float32 for
+   float32/float16 activations and float64 otherwise, accumulated in float64; the shift keeps
+   the centring free of cancellation, and the chunk size changes the result only by rounding,
+   about 1e-6 relative in float32; chunks are shared among threads, each with its own
+   accumulators, merged in order);
+2. the centred scatter ``C = G - t t^T / n`` restricted to the varying features (standard
+   deviation above 1e-7 of the largest; a constant feature, such as a dead ReLU unit, has
+   exactly zero variance since its shifted values are exact zeros) gives, by ``eigh``, the
+   top-``d`` principal axes ``V`` (D', d) and variances ``lam`` (d,);
+3. a second pass projects every row (in the matmul dtype of step 1): ``pca``: ``(x - mean) V``;
+   ``ica``: the same scores divided by ``sqrt(lam / n)``, i.e. whitened to unit variance.
 
 Why the ``ica`` output needs no FastICA iterations
 --------------------------------------------------
@@ -77,37 +79,27 @@ class ClassAxes:
 
 
 class _Moments:
-    """Per-class accumulators of one worker: count, sum, min, max and Gram of ``x - shift``.
+    """Per-class accumulators of one worker: the Gram matrices of ``[x - shift, 1]``.
 
-    The Gram matrix of a chunk is one BLAS matmul in ``dtype`` (float32 for float32 or float16
-    activations: half the time of float64, with a relative error near 1e-6 that rounding in
-    the ``eigh`` of step 2 does not notice), added to a float64 accumulator.
+    The augmented column of ones makes one BLAS matmul per chunk and class yield the count, the
+    column sums and the Gram matrix together (no separate reduction passes). The matmul runs in
+    ``dtype`` (float32 for float32 or float16 activations: half the time of float64, with a
+    relative rounding error near 1e-6), and is added to a float64 accumulator.
     """
 
     def __init__(self, shift: np.ndarray, dtype: type) -> None:
         k, width = shift.shape
         self.shift = shift
         self.work_shift = shift.astype(dtype)
-        self.count = np.zeros(k, dtype=np.int64)
-        self.total = np.zeros((k, width))
-        self.lo = np.full((k, width), np.inf)
-        self.hi = np.full((k, width), -np.inf)
-        self.gram = np.zeros((k, width, width))
+        self.gram = np.zeros((k, width + 1, width + 1))
 
     def add(self, c: int, seg: np.ndarray, buf: np.ndarray, tmp: np.ndarray) -> None:
-        """Add the rows ``seg`` (m, D) of class ``c``; ``buf`` (m, D), ``tmp`` (D, D) scratch."""
-        x = np.subtract(seg, self.work_shift[c], out=buf)
-        self.total[c] += x.sum(axis=0, dtype=np.float64)
-        np.minimum(self.lo[c], seg.min(axis=0), out=self.lo[c])
-        np.maximum(self.hi[c], seg.max(axis=0), out=self.hi[c])
-        self.gram[c] += np.matmul(x.T, x, out=tmp)  # numpy's matmul releases the GIL
-        self.count[c] += len(seg)
+        """Add the rows ``seg`` (m, D) of class ``c``; ``buf`` (m, D + 1) scratch whose last
+        column holds ones, ``tmp`` (D + 1, D + 1) scratch."""
+        np.subtract(seg, self.work_shift[c], out=buf[:, :-1])
+        self.gram[c] += np.matmul(buf.T, buf, out=tmp)  # numpy's matmul releases the GIL
 
     def merge(self, other: "_Moments") -> None:
-        self.count += other.count
-        self.total += other.total
-        np.minimum(self.lo, other.lo, out=self.lo)
-        np.maximum(self.hi, other.hi, out=self.hi)
         self.gram += other.gram
 
 
@@ -134,13 +126,18 @@ def _in_threads(work, threads: int) -> list:
                                                            for w in range(threads))
 
 
-def _varying(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    spread = hi - lo
-    return spread > _RTOL * max(float(spread.max()), np.finfo(np.float64).tiny)
+def _varying(variance: np.ndarray) -> np.ndarray:
+    """Features whose standard deviation exceeds ``_RTOL`` x the largest one.
+
+    A feature constant within the class (a dead ReLU unit) has exactly zero variance here:
+    its shifted values are exact zeros.
+    """
+    std = np.sqrt(np.maximum(variance, 0.0))
+    return std > _RTOL * max(float(std.max()), np.finfo(np.float64).tiny)
 
 
-def _check_finite(lo: np.ndarray, hi: np.ndarray) -> None:
-    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+def _check_finite(values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
         raise InputError("activations contain NaN or inf values.")
 
 
@@ -177,10 +174,11 @@ def _scale(vec: np.ndarray, lam: np.ndarray, n: int, method: str) -> np.ndarray:
 
 
 def _axes_from_moments(mom: _Moments, c: int, method: str, n_components: int) -> ClassAxes:
-    n, total = int(mom.count[c]), mom.total[c]
-    scatter = mom.gram[c] - np.outer(total, total) / n  # eigh reads the lower triangle
+    gram = mom.gram[c]
+    n, total = int(round(gram[-1, -1])), gram[:-1, -1]
+    scatter = gram[:-1, :-1] - np.outer(total, total) / n  # eigh reads the lower triangle
     mean = mom.shift[c] + total / n
-    return _eig_axes(scatter, _varying(mom.lo[c], mom.hi[c]), n, mean, method, n_components)
+    return _eig_axes(scatter, _varying(np.diag(scatter) / n), n, mean, method, n_components)
 
 
 def _stream_group(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
@@ -201,7 +199,7 @@ def _stream_group(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
 
     def accumulate(worker: int) -> _Moments:
         mom = _Moments(shift, work)
-        buf, tmp = np.empty((chunk_rows, width), dtype=work), np.empty((width, width), dtype=work)
+        buf, tmp = np.ones((chunk_rows, width + 1), dtype=work), np.empty((width + 1,) * 2, work)
         for j in range(worker, len(starts), threads):
             block, segments = _sorted_chunk(acts, rows, local, k, starts[j],
                                             min(starts[j] + chunk_rows, n))
@@ -212,7 +210,7 @@ def _stream_group(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
     moms = _in_threads(accumulate, threads)
     for other in moms[1:]:
         moms[0].merge(other)
-    _check_finite(moms[0].lo, moms[0].hi)
+    _check_finite(moms[0].gram)
     axes = [_axes_from_moments(moms[0], c, method, n_components) for c in range(k)]
     del moms
     cls = local if rows is None else local[rows]
@@ -220,15 +218,18 @@ def _stream_group(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
     offsets = np.cumsum(counts, axis=0) - counts  # (chunks, k) first output row of each chunk
     out = [np.empty((int(sizes[c]), axes[c].weights.shape[1])) for c in range(k)]
 
+    means = [a.mean.astype(work) for a in axes]
+    weights = [a.weights.astype(work) for a in axes]
+
     def project(worker: int) -> None:
-        buf = np.empty((chunk_rows, width))
+        buf = np.empty((chunk_rows, width), dtype=work)
         for j in range(worker, len(starts), threads):
             block, segments = _sorted_chunk(acts, rows, local, k, starts[j],
                                             min(starts[j] + chunk_rows, n))
             for c, s, e in segments:
-                x = np.subtract(block[s:e], axes[c].mean, out=buf[s:e])
+                x = np.subtract(block[s:e], means[c], out=buf[s:e])
                 first = int(offsets[j, c])
-                np.matmul(x, axes[c].weights, out=out[c][first:first + e - s])
+                out[c][first:first + e - s] = x @ weights[c]
 
     _in_threads(project, threads)
     return out
@@ -236,9 +237,8 @@ def _stream_group(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
 
 def _dual(x: np.ndarray, method: str, n_components: int) -> np.ndarray:
     """Reduce one class from its rows ``x`` (n, D), n < D, through the dual Gram ``Xc Xc^T``."""
-    lo, hi = x.min(axis=0), x.max(axis=0)
-    _check_finite(lo, hi)
-    keep = _varying(lo, hi)
+    _check_finite(x)
+    keep = _varying(np.asarray(x, dtype=np.float64).var(axis=0))
     n, d = len(x), max(1, min(n_components, int(keep.sum()), len(x)))
     if not keep.any():
         return np.zeros((n, 1))
