@@ -151,3 +151,32 @@ def test_bad_activations() -> None:
         det.fit_detect(acts, y[:-1])
     with pytest.raises(InputError, match="reclassifier"):
         ActivationClustering().fit_detect(acts, y)
+
+
+def test_confirmation_round_clears_clusters_misread_by_the_screening_model() -> None:
+    # class 0: main + a legitimate sub-cluster; class 1: main + poison (source 2); class 2:
+    # main + a legitimate sub-cluster. The stub reclassifier mimics a model weakened by the
+    # screening round (every candidate removed): it misreads class 0's sub-cluster as class 2
+    # unless class 2's sub-cluster is back in the training set.
+    rng = np.random.default_rng(0)
+    centres = np.eye(6) * 20.0
+    parts = [(0, 0, 200), (0, 1, 40), (1, 2, 200), (1, 3, 40), (2, 4, 200), (2, 5, 60)]
+    acts = np.concatenate([rng.normal(centres[m], 1.0, (n, 6)) for _, m, n in parts])
+    y = np.concatenate([np.full(n, c) for c, _, n in parts])
+    mode = np.concatenate([np.full(n, m) for _, m, n in parts])
+    calls = []
+
+    def reclassifier(keep: np.ndarray, query: np.ndarray) -> np.ndarray:
+        calls.append(keep.copy())
+        out = y[query].copy()
+        out[mode[query] == 3] = 2  # poison is read as its source
+        weakened = not keep[mode == 5].any()
+        out[(mode[query] == 1) & weakened] = 2
+        return out
+
+    res = ActivationClustering(reduce="none").fit_detect(acts, y, reclassifier=reclassifier)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(~calls[1], np.isin(mode, [1, 3]))  # only the suspects out
+    assert [c.verdict for c in res.classes] == ["clean", "poisoned", "clean"]
+    np.testing.assert_array_equal(res.is_poison, mode == 3)
+    assert set(res.suspected_source[res.is_poison]) == {2}

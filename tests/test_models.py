@@ -13,7 +13,7 @@ from conftest import make_blob_images
 from poisonscan.activations import extract_activations, layer_names
 from poisonscan.errors import InputError
 from poisonscan.models import MLP, ColorCNN, ModelSpec, SmallCNN, build_model, load_model, save_model
-from poisonscan.train import TrainConfig, accuracy, to_tensor, train_model
+from poisonscan.train import TrainConfig, accuracy, augment, to_tensor, train_model
 
 
 class Tiny(nn.Module):
@@ -111,3 +111,27 @@ def test_mlp_standardises_features() -> None:
     m = train_model(build_model(None, (5,), 2), x.astype(np.float32), y,
                     TrainConfig(epochs=5, batch_size=32), progress=False)
     assert accuracy(m, x.astype(np.float32), y) > 0.9
+
+
+def test_augment_is_a_seeded_warp_of_images_only() -> None:
+    images = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    a = augment(images, torch.Generator().manual_seed(5))
+    b = augment(images, torch.Generator().manual_seed(5))
+    assert a.shape == images.shape and torch.equal(a, b)
+    assert not torch.allclose(a, images)
+    still = augment(images, torch.Generator().manual_seed(5), scale=0, degrees=0, shift=0)
+    torch.testing.assert_close(still, images, atol=1e-5, rtol=0)  # the identity warp
+    tokens = torch.arange(12).reshape(3, 4)
+    assert augment(tokens, torch.Generator()) is tokens  # text and feature vectors: unchanged
+
+
+def test_augmented_training_learns_and_is_seeded() -> None:
+    d = make_blob_images()
+    cfg = TrainConfig(epochs=3, batch_size=32, seed=1, augment=True)
+    m1 = train_model(build_model(None, (12, 12), 3, seed=1), d.x, d.y, cfg, progress=False)
+    m2 = train_model(build_model(None, (12, 12), 3, seed=1), d.x, d.y, cfg, progress=False)
+    assert accuracy(m1, d.x_test, d.y_test) > 0.9
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(InputError, match="augment"):
+        TrainConfig(augment="yes")

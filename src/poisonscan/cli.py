@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int, default=defaults.batch_size)
     s.add_argument("--lr", type=float, default=defaults.lr)
     s.add_argument("--layer", help="layer to read (default: the last hidden layer)")
+    s.add_argument("--cache", default="float32", choices=["float32", "float16", "off"],
+                   help="stream the activations to OUT/activations.npy (memory-mapped, so memory "
+                        "does not grow with the data; reused when the same model and data are "
+                        "scanned again) in this dtype, or 'off' to keep them in memory "
+                        "(default float32)")
     ac = ActivationClustering()
     s.add_argument("--reduce", default=ac.reduce, choices=list(REDUCERS))
     s.add_argument("--n-components", type=int, default=ac.n_components)
@@ -215,8 +220,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     data = load_dataset(args.data, args.data_dir)
     load_s = time.perf_counter() - start
+    cache = {} if args.cache == "off" else {"cache_dir": args.out, "cache_dtype": args.cache}
     result = scan(data, detector=detector, train_config=config, arch=args.arch, model=model,
-                  spec=spec, layer=args.layer, progress=not args.quiet)
+                  spec=spec, layer=args.layer, progress=not args.quiet, **cache)
     result.timings = {"load": load_s, **result.timings}
     params = {"train": _train_params(config, result.spec.arch, args.model),
               "config_file": args.config}
