@@ -180,3 +180,32 @@ def test_confirmation_round_clears_clusters_misread_by_the_screening_model() -> 
     assert [c.verdict for c in res.classes] == ["clean", "poisoned", "clean"]
     np.testing.assert_array_equal(res.is_poison, mode == 3)
     assert set(res.suspected_source[res.is_poison]) == {2}
+
+
+def test_confirmation_keeps_every_candidate_of_a_suspected_class_out() -> None:
+    # k = 3. Class 1 holds poison (mode 4) and a sibling cluster (mode 5) whose leftover poison
+    # would teach the trigger again if it were put back; class 0's mode 1 is misread only by
+    # the weakened screening model (while class 2's candidates are out).
+    rng = np.random.default_rng(1)
+    centres = np.eye(9) * 20.0
+    parts = [(0, 0, 200), (0, 1, 40), (0, 2, 40), (1, 3, 200), (1, 4, 40), (1, 5, 40),
+             (2, 6, 200), (2, 7, 40), (2, 8, 40)]
+    acts = np.concatenate([rng.normal(centres[m], 1.0, (n, 9)) for _, m, n in parts])
+    y = np.concatenate([np.full(n, c) for c, _, n in parts])
+    mode = np.concatenate([np.full(n, m) for _, m, n in parts])
+    calls = []
+
+    def reclassifier(keep: np.ndarray, query: np.ndarray) -> np.ndarray:
+        calls.append(keep.copy())
+        out = y[query].copy()
+        if not keep[mode == 5].any():  # the trigger is only unlearnt with mode 5 out too
+            out[mode[query] == 4] = 0
+        out[(mode[query] == 1) & (not keep[mode == 7].any())] = 2
+        return out
+
+    res = ActivationClustering(reduce="none", n_clusters=3).fit_detect(
+        acts, y, reclassifier=reclassifier)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(~calls[1], np.isin(mode, [1, 2, 4, 5]))
+    assert [c.verdict for c in res.classes] == ["clean", "poisoned", "clean"]
+    np.testing.assert_array_equal(res.is_poison, mode == 4)

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, default=defaults.epochs)
     s.add_argument("--batch-size", type=int, default=defaults.batch_size)
     s.add_argument("--lr", type=float, default=defaults.lr)
+    s.add_argument("--augment", action="store_true",
+                   help="train on randomly warped images (scale, rotation, shift); helps "
+                        "exclusionary reclassification recognise objects it has not seen")
     s.add_argument("--layer", help="layer to read (default: the last hidden layer)")
     s.add_argument("--cache", default="float32", choices=["float32", "float16", "off"],
                    help="stream the activations to OUT/activations.npy (memory-mapped, so memory "
@@ -213,7 +216,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         distance_threshold=args.distance_threshold, segment_by=args.segment_by,
         random_state=args.seed)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed)
+                         seed=args.seed, augment=args.augment)
     model = spec = None
     if args.model:
         model, spec = load_model(args.model)
@@ -241,7 +244,8 @@ def _cmd_repair(args: argparse.Namespace) -> int:
                          f"covered {scanned.report['input']['n_samples']}: repair the same data.")
     train = scanned.report["parameters"]["train"]
     scan_config = TrainConfig(epochs=train["epochs"], batch_size=train["batch_size"],
-                              lr=train["lr"], seed=args.seed)
+                              lr=train["lr"], seed=args.seed,
+                              augment=bool(train.get("augment", False)))
     epochs = args.epochs or (1 if args.mode == "relabel" else scan_config.epochs)
     result = repair(scanned.model, scanned.spec, data, scanned.flagged, scanned.suspected_source,
                     mode=args.mode, config=dataclasses.replace(scan_config, epochs=epochs),

@@ -85,12 +85,14 @@ class ExclusionaryReclassification(Analysis):
     Retraining once per candidate (as the paper describes) costs one training per class, so
     the screening round retrains once without *every* candidate. On data with many classes
     that removes a large share of the training set (GTSRB, 43 classes: about 40%), and the
-    weakened model misreads some legitimate clusters. Candidates the screening judges poison
-    are therefore confirmed by a second retraining that excludes only them: the cleared
-    candidates are back in the training set, so the model is close to the one the paper's
-    per-cluster retraining would give, and a suspect stays poison only if it is still
-    recognised as another class. The confirmation is skipped when every candidate is a
-    suspect (it would repeat the screening).
+    weakened model misreads some legitimate clusters. Suspects (candidates the screening judges
+    poison) are therefore confirmed by a second retraining without the candidates of the
+    suspected classes only: the other classes' candidates are back in the training set, so the
+    model is close to the one the paper's per-class retraining would give, and a suspect stays
+    poison only if it is still recognised as another class. Within a suspected class every
+    candidate stays out, as in the screening: poison left in a sibling cluster (with k > 2)
+    would otherwise teach the trigger again. The confirmation is skipped when it would exclude
+    the same clusters as the screening.
     """
 
     name = "exclusionary-reclassification"
@@ -106,9 +108,10 @@ class ExclusionaryReclassification(Analysis):
         if not groups:
             return []
         findings = self._round(data, groups)
-        suspects = [g for g, f in zip(groups, findings) if f.is_poison]
-        if suspects and len(suspects) < len(groups):
-            confirmed = {(f.label, f.cluster): f for f in self._round(data, suspects)}
+        suspected = {f.label for f in findings if f.is_poison}
+        retest = [g for g in groups if g[0].label in suspected]
+        if retest and len(retest) < len(groups):
+            confirmed = {(f.label, f.cluster): f for f in self._round(data, retest)}
             findings = [confirmed.get((f.label, f.cluster), f) for f in findings]
         return findings
 
