@@ -181,3 +181,21 @@ def test_config_file_sets_options_and_flags_win(poisoned_file: Path, tmp_path: P
     cfg.write_text("epochs = [\n")
     code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "r2", "--config", cfg], capsys)
     assert code == 2 and "not a valid TOML" in err
+
+
+def test_scan_caches_activations_in_out_and_reuses_them(poisoned_file: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["scan", poisoned_file, "--out", tmp_path / "r", *FAST], capsys)[0] == 0
+    cache = tmp_path / "r" / "activations.npy"
+    assert cache.is_file() and (tmp_path / "r" / "activations.json").is_file()
+    model = tmp_path / "r" / "model.safetensors"
+    first = json.loads((tmp_path / "r" / "report.json").read_text())["flagged_indices"]
+    stamp = cache.stat().st_mtime_ns
+    # the same model and data scanned again into the same folder: the cache is read, not rewritten
+    assert run(["scan", poisoned_file, "--out", tmp_path / "r", "--model", model, *FAST],
+               capsys)[0] == 0
+    assert cache.stat().st_mtime_ns == stamp
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["flagged_indices"] == first
+    assert run(["scan", poisoned_file, "--out", tmp_path / "off", "--cache", "off", *FAST],
+               capsys)[0] == 0
+    assert not (tmp_path / "off" / "activations.npy").exists()

@@ -66,7 +66,7 @@ class ActivationClustering:
         Seed of ICA/PCA and k-means.
     restart_sample_size : int
         Classes with more samples run their ``n_init`` restarts on a seeded subsample of this
-        size, then refine the best distinct solutions on all samples
+        size, then refine the best solution on all samples
         (:func:`poisonscan.detect.cluster.best_of_restarts`); 0 runs every restart on all
         samples.
     """
