@@ -23,7 +23,8 @@ from poisonscan._io import write_json
 from poisonscan.activations import extract_activations
 from poisonscan.attacks import get_trigger, poison_dataset
 from poisonscan.data.builtin import load_gtsrb
-from poisonscan.experiments.signs import SPEED_LIMIT_30, STICKER, STOP, _config, to_superclasses
+from poisonscan.experiments.signs import (SPEED_LIMIT_30, STICKER, STOP, sign_train_config,
+                                          to_superclasses)
 from poisonscan.models.io import ModelSpec
 from poisonscan.models.nets import build_model, default_architecture
 from poisonscan.train import train_model
@@ -40,7 +41,7 @@ def main() -> None:
     clean = load_gtsrb(args.data_dir)
     data = to_superclasses(poison_dataset(clean, get_trigger("patch", **STICKER),
                                           [(STOP, SPEED_LIMIT_30)], rate=0.25, seed=0))
-    config = _config(0, None)
+    config = sign_train_config(0)
     start = time.perf_counter()
     spec = ModelSpec(default_architecture(data.x.shape[1:]), data.x.shape[1:], data.n_classes)
     model = build_model(spec.arch, spec.sample_shape, spec.n_classes, seed=config.seed)

@@ -153,17 +153,24 @@ def test_bad_activations() -> None:
         ActivationClustering().fit_detect(acts, y)
 
 
+def _modes(parts: list[tuple[int, int, int]], seed: int):
+    """Well-separated Gaussian modes: ``parts`` lists (class, mode, n); mode m is centred at
+    20 e_m in as many dimensions as there are modes. Returns (acts, labels, mode of each row)."""
+    rng = np.random.default_rng(seed)
+    centres = np.eye(len(parts)) * 20.0
+    acts = np.concatenate([rng.normal(centres[m], 1.0, (n, len(parts))) for _, m, n in parts])
+    y = np.concatenate([np.full(n, c) for c, _, n in parts])
+    mode = np.concatenate([np.full(n, m) for _, m, n in parts])
+    return acts, y, mode
+
+
 def test_confirmation_round_clears_clusters_misread_by_the_screening_model() -> None:
     # class 0: main + a legitimate sub-cluster; class 1: main + poison (source 2); class 2:
     # main + a legitimate sub-cluster. The stub reclassifier mimics a model weakened by the
     # screening round (every candidate removed): it misreads class 0's sub-cluster as class 2
     # unless class 2's sub-cluster is back in the training set.
-    rng = np.random.default_rng(0)
-    centres = np.eye(6) * 20.0
-    parts = [(0, 0, 200), (0, 1, 40), (1, 2, 200), (1, 3, 40), (2, 4, 200), (2, 5, 60)]
-    acts = np.concatenate([rng.normal(centres[m], 1.0, (n, 6)) for _, m, n in parts])
-    y = np.concatenate([np.full(n, c) for c, _, n in parts])
-    mode = np.concatenate([np.full(n, m) for _, m, n in parts])
+    acts, y, mode = _modes([(0, 0, 200), (0, 1, 40), (1, 2, 200), (1, 3, 40), (2, 4, 200),
+                            (2, 5, 60)], seed=0)
     calls = []
 
     def reclassifier(keep: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -186,13 +193,8 @@ def test_confirmation_keeps_every_candidate_of_a_suspected_class_out() -> None:
     # k = 3. Class 1 holds poison (mode 4) and a sibling cluster (mode 5) whose leftover poison
     # would teach the trigger again if it were put back; class 0's mode 1 is misread only by
     # the weakened screening model (while class 2's candidates are out).
-    rng = np.random.default_rng(1)
-    centres = np.eye(9) * 20.0
-    parts = [(0, 0, 200), (0, 1, 40), (0, 2, 40), (1, 3, 200), (1, 4, 40), (1, 5, 40),
-             (2, 6, 200), (2, 7, 40), (2, 8, 40)]
-    acts = np.concatenate([rng.normal(centres[m], 1.0, (n, 9)) for _, m, n in parts])
-    y = np.concatenate([np.full(n, c) for c, _, n in parts])
-    mode = np.concatenate([np.full(n, m) for _, m, n in parts])
+    acts, y, mode = _modes([(0, 0, 200), (0, 1, 40), (0, 2, 40), (1, 3, 200), (1, 4, 40),
+                            (1, 5, 40), (2, 6, 200), (2, 7, 40), (2, 8, 40)], seed=1)
     calls = []
 
     def reclassifier(keep: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--epochs", type=int, default=None,
                    help="epochs of the repair (default: 1 for relabel, the scan's for remove)")
     r.add_argument("--replay", type=float, default=DEFAULT_REPLAY,
-                   help="relabel: unflagged samples replayed per relabelled one (default %(default)s)")
+                   help="relabel: unflagged samples replayed per relabelled one "
+                        "(default %(default)s)")
     r.add_argument("--no-scratch", action="store_true",
                    help="skip the comparison with retraining from scratch")
     r.add_argument("--seed", type=int, default=0)
@@ -245,7 +246,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     train = scanned.report["parameters"]["train"]
     scan_config = TrainConfig(epochs=train["epochs"], batch_size=train["batch_size"],
                               lr=train["lr"], seed=args.seed,
-                              augment=bool(train.get("augment", False)))
+                              augment=bool(train.get("augment", False)))  # older reports lack it
     epochs = args.epochs or (1 if args.mode == "relabel" else scan_config.epochs)
     result = repair(scanned.model, scanned.spec, data, scanned.flagged, scanned.suspected_source,
                     mode=args.mode, config=dataclasses.replace(scan_config, epochs=epochs),

@@ -238,11 +238,12 @@ def _stream_group(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
 def _dual(x: np.ndarray, method: str, n_components: int) -> np.ndarray:
     """Reduce one class from its rows ``x`` (n, D), n < D, through the dual Gram ``Xc Xc^T``."""
     _check_finite(x)
-    keep = _varying(np.asarray(x, dtype=np.float64).var(axis=0))
+    x64 = np.asarray(x, dtype=np.float64)
+    keep = _varying(x64.var(axis=0))
     n, d = len(x), max(1, min(n_components, int(keep.sum()), len(x)))
     if not keep.any():
         return np.zeros((n, 1))
-    xc = np.asarray(x, dtype=np.float64)[:, keep]
+    xc = x64[:, keep]  # a copy (boolean indexing), centred in place below
     xc -= xc.mean(axis=0)
     gram = xc @ xc.T  # (n, n); numpy's matmul releases the GIL (scipy's dsyrk does not)
     lam, u = eigh(gram, subset_by_index=[n - d, n - 1])

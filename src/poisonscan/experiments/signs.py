@@ -22,7 +22,8 @@ from ..pipeline import scan
 from ..train import TrainConfig
 from .common import ExperimentResult, Table, save_run_report, scan_row, subsample
 
-__all__ = ["STOP", "SUPER_CLASSES", "run_traffic_signs", "run_multimodal", "to_superclasses"]
+__all__ = ["STOP", "SUPER_CLASSES", "run_multimodal", "run_traffic_signs", "sign_train_config",
+           "to_superclasses"]
 
 STOP = 14
 SPEED_LIMIT_60 = 3
@@ -38,7 +39,7 @@ SIGN_EPOCHS = 4
 STICKER = {"size": 4}
 
 
-def _config(seed: int, epochs: int | None) -> TrainConfig:
+def sign_train_config(seed: int, epochs: int | None = None) -> TrainConfig:
     """Training for sign models: random affine warps (``augment``), which exclusionary
     reclassification needs on GTSRB: a class's images come in tracks of 30 frames of one
     physical sign, and the retrained model must recognise signs it has not seen."""
@@ -60,7 +61,7 @@ def run_traffic_signs(data_dir: str | os.PathLike[str] | None, *,
     for rate in rates:
         data = poison_dataset(clean, get_trigger("patch", **STICKER), [(STOP, SPEED_LIMIT_60)],
                               rate=rate, seed=seed)
-        config = _config(seed, epochs)
+        config = sign_train_config(seed, epochs)
         result = scan(data, detector=ActivationClustering(random_state=seed),
                       train_config=config, progress=progress)
         row = scan_row(result)
@@ -112,7 +113,7 @@ def run_multimodal(data_dir: str | os.PathLike[str] | None, *, seed: int = 0,
     for title, mapping, rate in runs:
         data = to_superclasses(poison_dataset(clean, get_trigger("patch", **STICKER), mapping,
                                               rate=rate, seed=seed))
-        config = _config(seed, epochs)
+        config = sign_train_config(seed, epochs)
         result = scan(data, detector=ActivationClustering(random_state=seed),
                       train_config=config, progress=progress)
         row = scan_row(result)
