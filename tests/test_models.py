@@ -135,3 +135,12 @@ def test_augmented_training_learns_and_is_seeded() -> None:
         assert torch.equal(a, b)
     with pytest.raises(InputError, match="augment"):
         TrainConfig(augment="yes")
+
+
+def test_train_device_is_validated_and_the_model_comes_back_on_the_cpu() -> None:
+    with pytest.raises(InputError, match="device"):
+        TrainConfig(device="gpu0")
+    d = make_blob_images()
+    m = train_model(build_model(None, (12, 12), 3, seed=1), d.x, d.y,
+                    TrainConfig(epochs=1, batch_size=32, device="cpu"), progress=False)
+    assert all(p.device.type == "cpu" for p in m.parameters())

@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--augment", action="store_true",
                    help="train on randomly warped images (scale, rotation, shift); helps "
                         "exclusionary reclassification recognise objects it has not seen")
+    s.add_argument("--device", default="cpu",
+                   help="where training runs: cpu (default), cuda, cuda:1, ...")
     s.add_argument("--layer", help="layer to read (default: the last hidden layer)")
     s.add_argument("--cache", default="float32", choices=["float32", "float16", "off"],
                    help="stream the activations to OUT/activations.npy (memory-mapped, so memory "
@@ -159,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-scratch", action="store_true",
                    help="skip the comparison with retraining from scratch")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--device", default="cpu",
+                   help="where training runs: cpu (default), cuda, cuda:1, ...")
     _add_common(r)
     r.set_defaults(func=_cmd_repair)
 
@@ -217,7 +221,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         distance_threshold=args.distance_threshold, segment_by=args.segment_by,
         random_state=args.seed)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, augment=args.augment)
+                         seed=args.seed, augment=args.augment, device=args.device)
     model = spec = None
     if args.model:
         model, spec = load_model(args.model)
@@ -246,7 +250,8 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     train = scanned.report["parameters"]["train"]
     scan_config = TrainConfig(epochs=train["epochs"], batch_size=train["batch_size"],
                               lr=train["lr"], seed=args.seed,
-                              augment=bool(train.get("augment", False)))  # older reports lack it
+                              augment=bool(train.get("augment", False)),  # older reports lack it
+                              device=args.device)
     epochs = args.epochs or (1 if args.mode == "relabel" else scan_config.epochs)
     result = repair(scanned.model, scanned.spec, data, scanned.flagged, scanned.suspected_source,
                     mode=args.mode, config=dataclasses.replace(scan_config, epochs=epochs),

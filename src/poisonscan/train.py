@@ -26,6 +26,9 @@ class TrainConfig:
     ``augment`` applies a seeded random affine warp to every image batch (:func:`augment`):
     it helps a model recognise images of objects it has not seen, such as the other physical
     signs of a traffic-sign class, on which exclusionary reclassification relies.
+
+    ``device`` is where training runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...); the trained
+    model is returned on the CPU, where prediction and activation extraction run.
     """
 
     epochs: int = 3
@@ -33,6 +36,7 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     augment: bool = False
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs, low=1)
@@ -41,6 +45,11 @@ class TrainConfig:
         check_int("seed", self.seed, low=0)
         if not isinstance(self.augment, bool):
             raise InputError(f"augment must be true or false; got {self.augment!r}.")
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise InputError(f"device must be a torch device such as 'cpu' or 'cuda'; "
+                             f"got {self.device!r}.") from None
 
 
 def to_tensor(x: np.ndarray) -> torch.Tensor:
@@ -69,7 +78,7 @@ def augment(images: torch.Tensor, gen: torch.Generator, *, scale: float = 0.1,
     if images.ndim != 4:
         return images
     n = len(images)
-    u = torch.rand(n, 4, generator=gen) * 2 - 1
+    u = (torch.rand(n, 4, generator=gen) * 2 - 1).to(images.device)
     zoom = 1 + scale * u[:, 0]
     angle = torch.deg2rad(degrees * u[:, 1])
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
@@ -88,14 +97,18 @@ def train_model(
     progress: bool = True,
     desc: str = "train",
 ) -> nn.Module:
-    """Train ``model`` in place on ``x`` (N, ...) and labels ``y`` (N,); returns it in eval mode.
+    """Train ``model`` in place on ``x`` (N, ...) and labels ``y`` (N,); returns it in eval mode,
+    on the CPU (training runs on ``config.device``).
 
     The batch order and any randomness inside the model (dropout) are drawn from
     ``config.seed``; torch's global random state is restored afterwards.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        return _train(model, x, y, config, progress=progress, desc=desc)
+        try:
+            return _train(model.to(config.device), x, y, config, progress=progress, desc=desc)
+        finally:
+            model.cpu()
 
 
 def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, *,
@@ -105,7 +118,8 @@ def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, 
         model.set_standardization(to_tensor(x))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     loss_fn = nn.CrossEntropyLoss()
-    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    device = torch.device(config.device)
+    labels = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
     n = len(labels)
     steps = (n + config.batch_size - 1) // config.batch_size
     model.train()
@@ -115,10 +129,10 @@ def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, 
             order = torch.randperm(n, generator=gen).numpy()
             for start in range(0, n, config.batch_size):
                 idx = order[start:start + config.batch_size]
-                batch = to_tensor(x[idx])
+                batch = to_tensor(x[idx]).to(device)
                 if config.augment:
                     batch = augment(batch, gen)
-                loss = loss_fn(model(batch), labels[idx])
+                loss = loss_fn(model(batch), labels[torch.from_numpy(idx).to(device)])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
