@@ -143,7 +143,7 @@ def run_one(cfg: dict) -> dict:
     """Time one configuration; called in a fresh interpreter by :func:`main`."""
     rss_start = _peak_rss_mb()
     if cfg["tool"] == "poisonscan":
-        import poisonscan.detect  # noqa: F401, PLC0415 (imports torch: ~300 MB before any data)
+        import poisonscan.detect  # noqa: F401, PLC0415 (numpy, scipy, scikit-learn; not torch)
     rss_import = _peak_rss_mb()
     acts, y, truth = _load(cfg["stem"], cfg["source"], cfg.get("subset"))
     rss_loaded = _peak_rss_mb()

@@ -113,15 +113,18 @@ def silhouette_samples(x: np.ndarray, labels: np.ndarray, n_clusters: int, *,
 
     The definition of :func:`sklearn.metrics.silhouette_samples` (Euclidean; 0 for a sample
     alone in its cluster; clusters absent from ``labels`` ignored), computed with one matmul per
-    ``chunk`` rows instead of scikit-learn's per-sample loop: 6x faster at m = 5000, equal to
-    1e-14. Memory: one (chunk, m) float64 block.
+    ``chunk`` rows instead of scikit-learn's per-sample loop. The distances are computed in
+    float32 from the centred data (half the time of float64: 0.037 s against 0.075 s at
+    m = 5000, d = 10, on one core of this machine); the result matches scikit-learn to about
+    1e-6. Memory: one (chunk, m) float32 block.
     """
     m = len(x)
+    x = np.asarray(x - x.mean(axis=0), dtype=np.float32)  # centred: no cancellation in float32
     present = np.bincount(labels, minlength=n_clusters).astype(np.float64)
-    onehot = (labels[:, None] == np.arange(n_clusters)).astype(np.float64)
+    onehot = (labels[:, None] == np.arange(n_clusters)).astype(np.float32)
     sq = np.einsum("ij,ij->i", x, x)
     out = np.empty(m)
-    block = np.empty((min(chunk, m), m))
+    block = np.empty((min(chunk, m), m), dtype=np.float32)
     for a in range(0, m, chunk):
         b = min(a + chunk, m)
         rows = np.arange(b - a)
@@ -132,7 +135,7 @@ def silhouette_samples(x: np.ndarray, labels: np.ndarray, n_clusters: int, *,
         np.maximum(d, 0.0, out=d)
         d[rows, rows + a] = 0.0
         np.sqrt(d, out=d)
-        sums = d @ onehot
+        sums = (d @ onehot).astype(np.float64)
         own = labels[a:b]
         with np.errstate(divide="ignore", invalid="ignore"):
             intra = sums[rows, own] / (present[own] - 1)
