@@ -114,6 +114,22 @@ def _load(stem: str, source: str, subset: int | None):
     return acts, y, truth
 
 
+def _children_peak_rss_mb() -> float:
+    """Sum of the peak RSS of this process's live children (the detector's worker processes,
+    used when there are many classes); 0 when there are none."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != os.getpid():
+                continue
+            for line in (stat.parent / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def _reset_peak_rss() -> bool:
     """Reset VmHWM to the current RSS (Linux: write 5 to /proc/self/clear_refs)."""
     try:
@@ -171,6 +187,7 @@ def run_one(cfg: dict) -> dict:
     return {**{k: v for k, v in cfg.items() if k != "stem"}, "wall_s": round(wall, 3),
             "cpu_s": round(cpu_s, 2),
             "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "children_peak_rss_mb": round(_children_peak_rss_mb(), 1),
             "peak_rss_is_detection_only": reset,
             "rss_start_mb": round(rss_start, 1), "rss_after_import_mb": round(rss_import, 1),
             "rss_after_load_mb": round(rss_loaded, 1),

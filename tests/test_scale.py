@@ -12,7 +12,7 @@ from conftest import make_blob_images, nearest_mean_reclassifier, planted_activa
 from poisonscan import ActivationClustering, TrainConfig, scan
 from poisonscan.cache import SIDECAR_FILE, activation_key, cached_activations
 from poisonscan.detect import cluster_class, reduce
-from poisonscan.detect.chunks import release_pages, split_by_class
+from poisonscan.detect.chunks import release_pages, split_by_class, take_rows
 from poisonscan.detect.cluster import best_of_restarts, silhouette_samples
 from poisonscan.detect.stream import reduce_classes
 from poisonscan.errors import InputError
@@ -68,6 +68,26 @@ def test_dual_route_for_classes_smaller_than_their_width() -> None:
         det.fit_detect(x, y)
         for a, b in zip(old, det.classes_):
             np.testing.assert_array_equal(a.assignment, b.assignment)
+
+
+def test_dual_route_arpack_equals_dense_eigh(monkeypatch) -> None:
+    import poisonscan.detect.stream as stream  # noqa: PLC0415
+
+    rng = np.random.default_rng(5)
+    y = np.repeat([0, 1], 260)  # n = 260 > _EIGSH_MIN samples per class, D = 400 features
+    x = rng.normal(0, 1, (520, 400)) + 3.0 * y[:, None] * (np.arange(400) < 8)
+    x[rng.random(520) < 0.15, 20:26] += 5.0
+    x = np.maximum(x, 0).astype(np.float32)
+    _, arpack = reduce_classes(x, y, np.array([0, 1]), method="ica")
+    monkeypatch.setattr(stream, "_EIGSH_MIN", 10**9)  # dense eigh for every class
+    _, dense = reduce_classes(x, y, np.array([0, 1]), method="ica")
+    for a, b in zip(arpack, dense):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    old = _in_memory_path(x, y, "ica", 10)
+    det = ActivationClustering(analysis="relative-size")
+    det.fit_detect(x, y)
+    for a, b in zip(old, det.classes_):
+        np.testing.assert_array_equal(a.assignment, b.assignment)
 
 
 def test_flagged_identical_across_chunk_sizes_and_memmap(tmp_path) -> None:
@@ -211,3 +231,22 @@ def test_scan_with_cache_dir_equals_scan_in_memory(tmp_path) -> None:
     np.testing.assert_array_equal(cached.detection.flagged_indices,
                                   plain.detection.flagged_indices)
     assert (tmp_path / "activations.npy").exists() and (tmp_path / SIDECAR_FILE).exists()
+
+
+@pytest.mark.parametrize("mode", ["r", "r+", "c"])
+def test_take_rows_reads_what_indexing_returns(tmp_path, mode: str) -> None:
+    rng = np.random.default_rng(9)
+    acts = rng.normal(size=(300, 7)).astype(np.float32)
+    np.save(tmp_path / "a.npy", acts)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode=mode)
+    for rows in (np.array([0, 1, 2, 50, 51, 299]), rng.permutation(300)[:40], np.array([], int)):
+        np.testing.assert_array_equal(take_rows(mapped, rows), acts[rows])
+        np.testing.assert_array_equal(take_rows(acts, rows), acts[rows])
+    view = mapped[17:200]  # a slice keeps its parent's offset: the position must still be right
+    np.testing.assert_array_equal(take_rows(view, np.array([0, 5, 6, 182])),
+                                  acts[17:200][[0, 5, 6, 182]])
+    half = np.lib.format.open_memmap(tmp_path / "h.npy", mode="w+", dtype=np.float16,
+                                     shape=(50, 3))
+    half[:] = acts[:50, :3]  # written through the map, not flushed: preadv sees the page cache
+    np.testing.assert_array_equal(take_rows(half, np.arange(0, 50, 7)),
+                                  acts[:50, :3].astype(np.float16)[::7])

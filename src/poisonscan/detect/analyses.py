@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import InputError
+from .chunks import take_rows
 from .cluster import ClassClusters
 
 __all__ = ["ANALYSES", "Analysis", "Finding", "Reclassifier", "register"]
@@ -190,8 +191,8 @@ class Distance(Analysis):
 
     def analyze(self, data: AnalysisInput) -> list[Finding]:
         acts = data.activations
-        main = {cc.label: acts[cc.indices[cc.assignment == cc.majority]].mean(0, dtype=np.float64)
-                for cc in data.classes}
+        main = {cc.label: take_rows(acts, cc.indices[cc.assignment == cc.majority])
+                .mean(0, dtype=np.float64) for cc in data.classes}
         out = []
         for cc in data.classes:
             others = [lab for lab in main if lab != cc.label]
@@ -199,7 +200,7 @@ class Distance(Analysis):
                 continue
             other_centres = np.stack([main[lab] for lab in others])
             for c in cc.candidates:
-                centre = acts[cc.indices[cc.assignment == c]].mean(0, dtype=np.float64)
+                centre = take_rows(acts, cc.indices[cc.assignment == c]).mean(0, dtype=np.float64)
                 d_own = float(np.linalg.norm(centre - main[cc.label]))
                 d_other = np.linalg.norm(other_centres - centre, axis=1)
                 nearest = int(np.argmin(d_other))

@@ -7,12 +7,19 @@ mapped in the process, so a full pass over a 2 GB file would leave the resident 
 pages from the process with ``madvise(MADV_DONTNEED)`` after each chunk; the next access
 re-reads them from the page cache. It does nothing for ordinary arrays and for copy-on-write maps
 (mode ``"c"``), whose private pages the call would discard.
+
+Scattered rows (one class's samples, spread over the whole file) are another matter: the kernel
+maps a file's page cache in large folios (up to megabytes), so touching one 8 KB row through the
+map can map its whole neighbourhood. Gathering the 1,200 rows of one class of a 2 GB file that
+way raised the resident set by 1.4 GB on this machine's kernel (6.18), ``MADV_RANDOM`` or not.
+:func:`take_rows` reads such rows with ``preadv`` into a new array instead, which maps nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import mmap
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -20,7 +27,7 @@ import numpy as np
 from ..errors import InputError
 
 __all__ = ["DEFAULT_CHUNK_BYTES", "chunk_rows_for", "row_chunks", "release_pages",
-           "check_finite", "split_by_class"]
+           "check_finite", "split_by_class", "take_rows"]
 
 #: Size of the float64 working buffer of one chunk (bytes); 32 MiB keeps a chunk in a large L3.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
@@ -68,6 +75,70 @@ def release_pages(acts: np.ndarray) -> None:
         return
     with contextlib.suppress(OSError, ValueError, AttributeError):
         mm.madvise(mmap.MADV_DONTNEED)
+
+
+def take_rows(acts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``acts[rows]`` as a new array, read with ``preadv`` when ``acts`` is a file memory map.
+
+    Parameters
+    ----------
+    acts
+        (N, D) array; a C-contiguous ``np.memmap`` (not copy-on-write) is read from its file,
+        one system call per run of consecutive rows, so no page is mapped into the process;
+        anything else is indexed as usual.
+    rows
+        (m,) int row indices, in any order (sorted indices read fastest).
+
+    Returns
+    -------
+    np.ndarray
+        (m, D) array of ``acts.dtype``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    where = _file_position(acts)
+    if where is None or len(rows) == 0:
+        out = np.asarray(acts[rows])
+        release_pages(acts)
+        return out
+    path, first = where
+    width = acts.shape[1] * acts.itemsize
+    out = np.empty((len(rows), acts.shape[1]), dtype=acts.dtype)
+    flat = memoryview(out.reshape(-1).view(np.uint8))
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(rows)]])
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            done, want, pos = a * width, b * width, first + int(rows[a]) * width
+            while done < want:
+                got = os.preadv(fd, [flat[done:want]], pos)
+                if got <= 0:
+                    raise OSError(f"short read from {path}")
+                done, pos = done + got, pos + got
+    finally:
+        os.close(fd)
+    return out
+
+
+def _file_position(acts: np.ndarray) -> tuple[str, int] | None:
+    """``(file, byte position of acts[0, 0])`` of a C-contiguous 2-D read-only or shared memmap.
+
+    A slice of a memmap keeps its parent's ``offset``, so the position is computed from the data
+    addresses: ``np.memmap`` maps the file from ``offset`` rounded down to the allocation
+    granularity.
+    """
+    mm = getattr(acts, "_mmap", None)
+    path = getattr(acts, "filename", None)
+    if (mm is None or path is None or acts.ndim != 2 or not acts.flags.c_contiguous
+            or getattr(acts, "mode", "r") == "c"):
+        return None
+    try:
+        base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    except (TypeError, ValueError):  # a closed map
+        return None
+    start = acts.offset - acts.offset % mmap.ALLOCATIONGRANULARITY
+    return str(path), start + acts.ctypes.data - base
 
 
 def check_finite(acts: np.ndarray, chunk_rows: int) -> None:
