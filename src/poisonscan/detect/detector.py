@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from .._validation import check_choice, check_int, check_real, suggest
@@ -233,9 +234,9 @@ class ActivationClustering:
                   "random_state": self.random_state,
                   "silhouette_sample_size": self.silhouette_sample_size,
                   "restart_sample_size": self.restart_sample_size}
-        jobs = (delayed(cluster_class)(int(c), idx, red, **params)
+        jobs = (delayed(_cluster_one)(int(c), idx, red, params)
                 for c, idx, red in zip(present, groups, reduced))
-        with threadpool_limits(limits=1):
+        with _controller().limit(limits=1):
             if workers == 1:
                 done = (func(*args, **kwargs) for func, args, kwargs in jobs)
             else:  # loky workers are limited to cores // workers = 1 thread each
@@ -275,3 +276,17 @@ class ActivationClustering:
         return DetectionResult(is_poison=is_poison, score=score, cluster=cluster,
                                suspected_source=source, classes=tuple(reports),
                                params=self.get_params())
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    """One inspection of the loaded BLAS/OpenMP libraries per process (it takes milliseconds)."""
+    return ThreadpoolController()
+
+
+def _cluster_one(label: int, indices: np.ndarray, reduced: np.ndarray,
+                 params: dict[str, Any]) -> ClassClusters:
+    """:func:`cluster_class` with one OpenMP thread: OpenMP's thread count is a per-thread
+    setting, so the limit set around the pool does not reach the pool's threads."""
+    with _controller().limit(limits=1, user_api="openmp"):
+        return cluster_class(label, indices, reduced, **params)
