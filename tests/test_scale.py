@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -245,6 +246,9 @@ def test_take_rows_reads_what_indexing_returns(tmp_path, mode: str) -> None:
     view = mapped[17:200]  # a slice keeps its parent's offset: the position must still be right
     np.testing.assert_array_equal(take_rows(view, np.array([0, 5, 6, 182])),
                                   acts[17:200][[0, 5, 6, 182]])
+    np.save(tmp_path / "b.npy", acts + 1)
+    os.replace(tmp_path / "b.npy", tmp_path / "a.npy")  # the path now names another file
+    np.testing.assert_array_equal(take_rows(mapped, np.array([3, 4, 9])), acts[[3, 4, 9]])
     half = np.lib.format.open_memmap(tmp_path / "h.npy", mode="w+", dtype=np.float16,
                                      shape=(50, 3))
     half[:] = acts[:50, :3]  # written through the map, not flushed: preadv sees the page cache

@@ -100,15 +100,22 @@ def take_rows(acts: np.ndarray, rows: np.ndarray) -> np.ndarray:
         out = np.asarray(acts[rows])
         release_pages(acts)
         return out
-    path, first = where
-    width = acts.shape[1] * acts.itemsize
-    out = np.empty((len(rows), acts.shape[1]), dtype=acts.dtype)
-    flat = memoryview(out.reshape(-1).view(np.uint8))
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    starts = np.concatenate([[0], breaks])
-    ends = np.concatenate([breaks, [len(rows)]])
-    fd = os.open(path, os.O_RDONLY)
+    path, first, inode = where
     try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # deleted or renamed since it was mapped
+        fd = None
+    try:
+        if fd is None or (os.fstat(fd).st_dev, os.fstat(fd).st_ino) != inode:
+            out = np.asarray(acts[rows])  # the path no longer names the mapped file
+            release_pages(acts)
+            return out
+        width = acts.shape[1] * acts.itemsize
+        out = np.empty((len(rows), acts.shape[1]), dtype=acts.dtype)
+        flat = memoryview(out.reshape(-1).view(np.uint8))
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts = np.concatenate([[0], breaks])
+        ends = np.concatenate([breaks, [len(rows)]])
         for a, b in zip(starts.tolist(), ends.tolist()):
             done, want, pos = a * width, b * width, first + int(rows[a]) * width
             while done < want:
@@ -117,16 +124,19 @@ def take_rows(acts: np.ndarray, rows: np.ndarray) -> np.ndarray:
                     raise OSError(f"short read from {path}")
                 done, pos = done + got, pos + got
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
     return out
 
 
-def _file_position(acts: np.ndarray) -> tuple[str, int] | None:
-    """``(file, byte position of acts[0, 0])`` of a C-contiguous 2-D read-only or shared memmap.
+def _file_position(acts: np.ndarray) -> tuple[str, int, tuple[int, int]] | None:
+    """``(file, byte position of acts[0, 0], (device, inode) of the mapped file))`` of a
+    C-contiguous 2-D read-only or shared memmap; None when any of it cannot be established.
 
     A slice of a memmap keeps its parent's ``offset``, so the position is computed from the data
     addresses: ``np.memmap`` maps the file from ``offset`` rounded down to the allocation
-    granularity.
+    granularity. The mapped file's identity comes from ``/proc/self/maps`` (Linux), so that a
+    file replaced at the same path since it was mapped is never read instead.
     """
     mm = getattr(acts, "_mmap", None)
     path = getattr(acts, "filename", None)
@@ -137,8 +147,26 @@ def _file_position(acts: np.ndarray) -> tuple[str, int] | None:
         base = np.frombuffer(mm, dtype=np.uint8).ctypes.data
     except (TypeError, ValueError):  # a closed map
         return None
+    inode = _mapped_inode(base)
+    if inode is None:
+        return None
     start = acts.offset - acts.offset % mmap.ALLOCATIONGRANULARITY
-    return str(path), start + acts.ctypes.data - base
+    return str(path), start + acts.ctypes.data - base, inode
+
+
+def _mapped_inode(address: int) -> tuple[int, int] | None:
+    """(device, inode) of the file mapped at ``address``, from ``/proc/self/maps``."""
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split()
+                low, high = (int(v, 16) for v in fields[0].split("-"))
+                if low <= address < high:
+                    major, minor = (int(v, 16) for v in fields[3].split(":"))
+                    return os.makedev(major, minor), int(fields[4])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def check_finite(acts: np.ndarray, chunk_rows: int) -> None:
