@@ -72,6 +72,11 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu",
+                   help="where training runs: cpu (default), cuda, cuda:1, ...")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE.toml",
                    help="TOML file of option values (keys as the long options without '--', "
@@ -122,8 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--augment", action="store_true",
                    help="train on randomly warped images (scale, rotation, shift); helps "
                         "exclusionary reclassification recognise objects it has not seen")
-    s.add_argument("--device", default="cpu",
-                   help="where training runs: cpu (default), cuda, cuda:1, ...")
+    _add_device(s)
     s.add_argument("--layer", help="layer to read (default: the last hidden layer)")
     s.add_argument("--cache", default="float32", choices=["float32", "float16", "off"],
                    help="stream the activations to OUT/activations.npy (memory-mapped, so memory "
@@ -161,8 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-scratch", action="store_true",
                    help="skip the comparison with retraining from scratch")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--device", default="cpu",
-                   help="where training runs: cpu (default), cuda, cuda:1, ...")
+    _add_device(r)
     _add_common(r)
     r.set_defaults(func=_cmd_repair)
 

@@ -95,48 +95,40 @@ def take_rows(acts: np.ndarray, rows: np.ndarray) -> np.ndarray:
         (m, D) array of ``acts.dtype``.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    where = _file_position(acts)
-    if where is None or len(rows) == 0:
+    opened = _open_mapped_file(acts) if len(rows) else None
+    if opened is None:
         out = np.asarray(acts[rows])
         release_pages(acts)
         return out
-    path, first, inode = where
+    fd, first = opened
+    width = acts.shape[1] * acts.itemsize
+    out = np.empty((len(rows), acts.shape[1]), dtype=acts.dtype)
+    flat = memoryview(out.reshape(-1).view(np.uint8))
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.concatenate([breaks, [len(rows)]])
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # deleted or renamed since it was mapped
-        fd = None
-    try:
-        if fd is None or (os.fstat(fd).st_dev, os.fstat(fd).st_ino) != inode:
-            out = np.asarray(acts[rows])  # the path no longer names the mapped file
-            release_pages(acts)
-            return out
-        width = acts.shape[1] * acts.itemsize
-        out = np.empty((len(rows), acts.shape[1]), dtype=acts.dtype)
-        flat = memoryview(out.reshape(-1).view(np.uint8))
-        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-        starts = np.concatenate([[0], breaks])
-        ends = np.concatenate([breaks, [len(rows)]])
         for a, b in zip(starts.tolist(), ends.tolist()):
             done, want, pos = a * width, b * width, first + int(rows[a]) * width
             while done < want:
                 got = os.preadv(fd, [flat[done:want]], pos)
                 if got <= 0:
-                    raise OSError(f"short read from {path}")
+                    raise OSError(f"short read from {acts.filename}")
                 done, pos = done + got, pos + got
     finally:
-        if fd is not None:
-            os.close(fd)
+        os.close(fd)
     return out
 
 
-def _file_position(acts: np.ndarray) -> tuple[str, int, tuple[int, int]] | None:
-    """``(file, byte position of acts[0, 0], (device, inode) of the mapped file))`` of a
-    C-contiguous 2-D read-only or shared memmap; None when any of it cannot be established.
+def _open_mapped_file(acts: np.ndarray) -> tuple[int, int] | None:
+    """``(descriptor, byte position of acts[0, 0])`` of the file that a C-contiguous 2-D
+    read-only or shared memmap maps, opened for reading; None when that cannot be established.
 
     A slice of a memmap keeps its parent's ``offset``, so the position is computed from the data
     addresses: ``np.memmap`` maps the file from ``offset`` rounded down to the allocation
-    granularity. The mapped file's identity comes from ``/proc/self/maps`` (Linux), so that a
-    file replaced at the same path since it was mapped is never read instead.
+    granularity. The file is opened by its path and kept only if its device and inode are those
+    of the mapping (from ``/proc/self/maps``, Linux), so that a file deleted or replaced at the
+    same path since it was mapped is never read instead.
     """
     mm = getattr(acts, "_mmap", None)
     path = getattr(acts, "filename", None)
@@ -150,8 +142,16 @@ def _file_position(acts: np.ndarray) -> tuple[str, int, tuple[int, int]] | None:
     inode = _mapped_inode(base)
     if inode is None:
         return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if (info.st_dev, info.st_ino) != inode:
+        os.close(fd)
+        return None
     start = acts.offset - acts.offset % mmap.ALLOCATIONGRANULARITY
-    return str(path), start + acts.ctypes.data - base, inode
+    return fd, start + acts.ctypes.data - base
 
 
 def _mapped_inode(address: int) -> tuple[int, int] | None:
