@@ -103,7 +103,9 @@ def train_model(
     The batch order and any randomness inside the model (dropout) are drawn from
     ``config.seed``; torch's global random state is restored afterwards.
     """
-    with torch.random.fork_rng(devices=[]):
+    # manual_seed also reseeds every GPU: on a CUDA device, restore their states as well
+    gpus = range(torch.cuda.device_count()) if torch.device(config.device).type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus):
         torch.manual_seed(config.seed)
         try:
             return _train(model.to(config.device), x, y, config, progress=progress, desc=desc)
