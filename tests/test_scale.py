@@ -15,6 +15,7 @@ from poisonscan.cache import SIDECAR_FILE, activation_key, cached_activations
 from poisonscan.detect import cluster_class, reduce
 from poisonscan.detect.chunks import release_pages, split_by_class, take_rows
 from poisonscan.detect.cluster import best_of_restarts, silhouette_samples
+import poisonscan.detect.stream as st
 from poisonscan.detect.stream import reduce_classes
 from poisonscan.errors import InputError
 from poisonscan.models.nets import build_model
@@ -106,6 +107,35 @@ def test_flagged_identical_across_chunk_sizes_and_memmap(tmp_path) -> None:
         np.testing.assert_array_equal(res.flagged_indices, results[0].flagged_indices)
         np.testing.assert_allclose(res.score, results[0].score, atol=1e-4)  # float32 rounding
     np.testing.assert_array_equal(results[0].is_poison, is_poison)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gram_skips_dead_columns_exactly_and_revives_them(dtype) -> None:
+    """Columns equal to the shift so far are left out of the matmul; a column that starts to
+    vary later joins with a zero past, so the Gram matrix equals the direct one."""
+    rng = np.random.default_rng(7)
+    x = np.maximum(rng.standard_normal((300, 12)), 0).astype(dtype)
+    x[:, 0] = 0.0  # dead throughout
+    x[:, 1] = 3.0  # constant, not zero
+    x[:150, 2] = 0.0  # dead in the first chunks, live later
+    x[:-1, 3] = x[0, 3]  # differs in the very last row only
+    x[0, 4], x[1:, 4] = 2.0, 0.0  # the shift row is the odd one out
+    x[:, 5] = np.where(np.arange(300) == 50, np.nan, 1.0)  # NaN makes a column live
+    shift = x[:1].astype(np.float64)
+    mom = st._Moments(shift, st._work_dtype(x.dtype))
+    scratch = np.empty(7 * 13, dtype=mom.work_shift.dtype)
+    tmp = np.empty(13 * 13, dtype=mom.work_shift.dtype)
+    for a in range(0, 300, 7):
+        mom.add(0, x[a:a + 7], scratch, tmp)
+    assert mom.live[0].tolist() == [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    got = mom.natural(0)
+    aug = np.hstack([x.astype(np.float64) - shift, np.ones((300, 1))])
+    want = aug.T @ aug
+    assert np.isnan(got[5, 5])  # non-finite input stays visible (the detector checks)
+    ok = np.r_[0:5, 6:13]
+    np.testing.assert_allclose(got[np.ix_(ok, ok)], want[np.ix_(ok, ok)],
+                               rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-9)
+    assert (got[[0, 1]] == 0).all() and got[12, 12] == 300
 
 
 def test_gram_budget_groups_and_threads_do_not_change_the_result() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,14 +58,18 @@ class ClassClusters:
         """Ids of every non-empty cluster but the largest: the ones an analysis judges."""
         return [c for c in range(len(self.centers)) if c != self.majority and self.sizes[c] > 0]
 
+    @functools.cached_property
     def margin(self) -> np.ndarray:
         """(n,) how far each sample sits towards a minority cluster, in (-1, 1).
 
         ``(d_major - d_minor) / (d_major + d_minor)`` with ``d_major`` the distance to the
         largest cluster's centre and ``d_minor`` to the nearest other centre; > 0 inside a
-        minority cluster.
+        minority cluster. Computed once (the detector computes it in the clustering workers).
         """
-        d = np.linalg.norm(self.reduced[:, None, :] - self.centers[None, :, :], axis=2)
+        d = np.empty((len(self.reduced), len(self.centers)))
+        for c, centre in enumerate(self.centers):
+            diff = self.reduced - centre
+            d[:, c] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
         d_major = d[:, self.majority].copy()
         d[:, self.majority] = np.inf
         d_minor = d.min(axis=1) if len(self.centers) > 1 else d_major
@@ -122,16 +127,16 @@ def silhouette_samples(x: np.ndarray, labels: np.ndarray, n_clusters: int, *,
     x = np.asarray(x - x.mean(axis=0), dtype=np.float32)  # centred: no cancellation in float32
     present = np.bincount(labels, minlength=n_clusters).astype(np.float64)
     onehot = (labels[:, None] == np.arange(n_clusters)).astype(np.float32)
-    sq = np.einsum("ij,ij->i", x, x)
+    sq = np.einsum("ij,ij->i", x, x)[:, None]
+    ones = np.ones_like(sq)
+    # |a - b|^2 = [a, |a|^2, 1] . [-2b, 1, |b|^2]: the squared distances come out of one matmul
+    left, right = np.hstack([x, sq, ones]), np.hstack([-2.0 * x, ones, sq])
     out = np.empty(m)
     block = np.empty((min(chunk, m), m), dtype=np.float32)
     for a in range(0, m, chunk):
         b = min(a + chunk, m)
         rows = np.arange(b - a)
-        d = np.matmul(x[a:b], x.T, out=block[:b - a])
-        d *= -2.0
-        d += sq[a:b, None]
-        d += sq
+        d = np.matmul(left[a:b], right.T, out=block[:b - a])
         np.maximum(d, 0.0, out=d)
         d[rows, rows + a] = 0.0
         np.sqrt(d, out=d)

@@ -254,7 +254,7 @@ class ActivationClustering:
         reports = []
         for cc in self.classes_:
             cluster[cc.indices] = cc.assignment
-            score[cc.indices] = cc.margin()
+            score[cc.indices] = cc.margin
             sizes = cc.sizes
             clusters = []
             for c in range(len(cc.centers)):
@@ -289,4 +289,6 @@ def _cluster_one(label: int, indices: np.ndarray, reduced: np.ndarray,
     """:func:`cluster_class` with one OpenMP thread: OpenMP's thread count is a per-thread
     setting, so the limit set around the pool does not reach the pool's threads."""
     with _controller().limit(limits=1, user_api="openmp"):
-        return cluster_class(label, indices, reduced, **params)
+        clusters = cluster_class(label, indices, reduced, **params)
+        clusters.margin  # noqa: B018  (computed here, in parallel, and cached)
+        return clusters
