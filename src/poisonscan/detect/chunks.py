@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import InputError
 
 __all__ = ["DEFAULT_CHUNK_BYTES", "chunk_rows_for", "row_chunks", "release_pages",
-           "check_finite", "split_by_class", "take_rows"]
+           "check_finite", "class_positions", "split_by_class", "take_rows", "unique_counts"]
 
 #: Size of the float64 working buffer of one chunk (bytes); 32 MiB keeps a chunk in a large L3.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
@@ -176,6 +176,29 @@ def check_finite(acts: np.ndarray, chunk_rows: int) -> None:
         release_pages(acts)
         if not ok:
             raise InputError("activations contain NaN or inf values.")
+
+
+def unique_counts(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(labels, return_counts=True)`` for (N,) int labels; by counting (O(N)) when
+    they are small non-negative integers, the usual case (15x faster for 10^6 labels)."""
+    if len(labels) and labels.dtype.kind in "iu" and labels.min() >= 0 \
+            and labels.max() < max(2**16, 2 * len(labels)):
+        counts = np.bincount(labels)
+        present = np.flatnonzero(counts)
+        return present.astype(labels.dtype), counts[present]
+    return np.unique(labels, return_counts=True)
+
+
+def class_positions(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """(N,) position in the sorted ``classes`` of each label (all must be present), as int16
+    when there are fewer than 2^15 classes (numpy then sorts them by radix, in O(N))."""
+    dtype = np.int16 if len(classes) < 2**15 else np.intp
+    if len(classes) and classes.dtype.kind in "iu" and classes[0] >= 0 \
+            and classes[-1] < max(2**16, 2 * len(labels)):
+        table = np.zeros(int(classes[-1]) + 1, dtype=dtype)
+        table[classes] = np.arange(len(classes), dtype=dtype)
+        return table[labels]
+    return np.searchsorted(classes, labels).astype(dtype)
 
 
 def split_by_class(cls: np.ndarray, n_classes: int) -> list[np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 __all__ = ["ClassClusters", "RESTART_SAMPLE_SIZE", "best_of_restarts", "cluster_class",
-           "silhouette_samples"]
+           "restart_subsample", "screen_restarts", "silhouette_samples"]
 
 #: Classes with more samples than this run their k-means restarts on a seeded subsample of this
 #: size (see :func:`best_of_restarts`); smaller classes use scikit-learn's ``KMeans(n_init)``.
@@ -76,18 +76,35 @@ class ClassClusters:
         return (d_major - d_minor) / np.maximum(d_major + d_minor, 1e-12)
 
 
+def restart_subsample(n: int, n_clusters: int, random_state: int,
+                      sample_size: int = RESTART_SAMPLE_SIZE) -> np.ndarray | None:
+    """Sorted positions (m,) of the seeded subsample that a class of ``n`` samples runs its
+    k-means restarts on (see :func:`best_of_restarts`); None when it restarts on all samples."""
+    if sample_size == 0 or n <= sample_size:
+        return None
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(n, max(sample_size, n_clusters), replace=False))
+
+
+def screen_restarts(x: np.ndarray, n_clusters: int, n_init: int, random_state: int) -> np.ndarray:
+    """(k, d) centres of the lowest-inertia k-means of ``n_init`` seeded restarts on ``x``."""
+    return KMeans(n_clusters=n_clusters, n_init=n_init,
+                  random_state=random_state).fit(x).cluster_centers_
+
+
 def best_of_restarts(x: np.ndarray, n_clusters: int, n_init: int, random_state: int, *,
-                     sample_size: int = RESTART_SAMPLE_SIZE) -> KMeans:
+                     sample_size: int = RESTART_SAMPLE_SIZE,
+                     centres: np.ndarray | None = None) -> KMeans:
     """The k-means of lowest inertia over ``n_init`` seeded restarts, for a class of any size.
 
     A class of at most ``sample_size`` samples is fitted by ``KMeans(n_init=n_init)``. A larger
-    class runs its restarts on a seeded subsample of ``sample_size`` samples, and the best
-    subsample solution is refined on all samples by ``KMeans(init=centres)`` (the
-    subsample-then-refine scheme of Bradley and Fayyad, "Refining initial points for k-means
-    clustering", 1998). The chance that one restart finds a 10% poison split does not grow with
-    n, so restarts on all 100,000 samples of a class buy little that restarts on 5,000 do not,
-    at 14 times the cost (50 restarts: 1.36 s per class at 100,000 x 10, 0.095 s at 5,000, on
-    one core of this machine).
+    class runs its restarts on a seeded subsample of ``sample_size`` samples
+    (:func:`restart_subsample`, :func:`screen_restarts`), and the best subsample solution is
+    refined on all samples by ``KMeans(init=centres)`` (the subsample-then-refine scheme of
+    Bradley and Fayyad, "Refining initial points for k-means clustering", 1998). The chance that
+    one restart finds a 10% poison split does not grow with n, so restarts on all 100,000
+    samples of a class buy little that restarts on 5,000 do not, at 14 times the cost (50
+    restarts: 1.36 s per class at 100,000 x 10, 0.095 s at 5,000, on one core of this machine).
 
     Parameters
     ----------
@@ -97,18 +114,21 @@ def best_of_restarts(x: np.ndarray, n_clusters: int, n_init: int, random_state: 
         k, restarts, seed.
     sample_size
         Largest class fitted directly, and the subsample size above it; 0: always direct.
+    centres
+        (k, d) result of :func:`screen_restarts` on ``x[restart_subsample(...)]``, when it was
+        computed already (the streaming detector runs it while the other rows are reduced).
 
     Returns
     -------
     sklearn.cluster.KMeans
         The fitted estimator (``labels_``, ``cluster_centers_``, ``inertia_`` on all of ``x``).
     """
-    if sample_size == 0 or len(x) <= sample_size:
+    pick = restart_subsample(len(x), n_clusters, random_state, sample_size)
+    if pick is None:
         return KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state).fit(x)
-    rng = np.random.default_rng(random_state)
-    pick = np.sort(rng.choice(len(x), max(sample_size, n_clusters), replace=False))
-    coarse = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state).fit(x[pick])
-    return KMeans(n_clusters=n_clusters, init=coarse.cluster_centers_, n_init=1,
+    if centres is None:
+        centres = screen_restarts(x[pick], n_clusters, n_init, random_state)
+    return KMeans(n_clusters=n_clusters, init=centres, n_init=1,
                   random_state=random_state).fit(x)
 
 
@@ -162,19 +182,21 @@ def cluster_class(
     random_state: int = 0,
     silhouette_sample_size: int = 5000,
     restart_sample_size: int = RESTART_SAMPLE_SIZE,
+    centres: np.ndarray | None = None,
 ) -> ClassClusters:
     """k-means (k-means++ init, ``n_init`` seeded restarts) on one class's reduced activations.
 
     Many restarts matter: a 10% poison cluster is easy to miss by k-means++ seeding, and on
     MNIST 10 restarts returned a split of higher inertia than the poison/clean split (which 50
     restarts found). Classes of more than ``restart_sample_size`` samples run their restarts on
-    a subsample and refine on all samples (:func:`best_of_restarts`).
+    a subsample and refine on all samples (:func:`best_of_restarts`; ``centres``: the
+    subsample's best centres, when computed already).
 
     The silhouette is computed on at most ``silhouette_sample_size`` samples (a seeded random
     subset) to keep its O(n^2) cost bounded.
     """
     km = best_of_restarts(reduced, n_clusters, n_init, random_state,
-                          sample_size=restart_sample_size)
+                          sample_size=restart_sample_size, centres=centres)
     assignment = km.labels_.astype(np.int64)
     sil = np.full(n_clusters, np.nan)
     if len(np.unique(assignment)) > 1:

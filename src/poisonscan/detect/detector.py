@@ -14,8 +14,10 @@ from .._validation import check_choice, check_int, check_real, suggest
 from ..data.dataset import check_labels
 from ..errors import InputError
 from .analyses import ANALYSES, AnalysisInput, Finding, Reclassifier
-from .chunks import check_finite, chunk_rows_for, split_by_class, take_rows
-from .cluster import RESTART_SAMPLE_SIZE, ClassClusters, cluster_class
+from .chunks import (check_finite, chunk_rows_for, class_positions, split_by_class, take_rows,
+                     unique_counts)
+from .cluster import (RESTART_SAMPLE_SIZE, ClassClusters, cluster_class, restart_subsample,
+                      screen_restarts)
 from .reduce import REDUCERS, reduce
 from .stream import reduce_classes
 from .result import ClassReport, ClusterReport, DetectionResult
@@ -174,15 +176,17 @@ class ActivationClustering:
             segments = check_labels("predictions", predictions, n=len(acts), n_name="activations")
         present = self.check_segments(segments)
         chunk = chunk_rows_for(acts.shape[1], chunk_rows)
+        centres: dict[int, np.ndarray] = {}  # k-means restarts run beside the second pass
         if self.reduce == "none":  # the raw features: one class copied at a time
             check_finite(acts, chunk)
-            groups = split_by_class(np.searchsorted(present, segments), len(present))
+            groups = split_by_class(class_positions(segments, present), len(present))
             reduced = (reduce(take_rows(acts, idx), "none") for idx in groups)
         else:
             groups, reduced = reduce_classes(acts, segments, present, method=self.reduce,
                                              n_components=self.n_components, chunk_rows=chunk,
-                                             n_jobs=n_jobs)
-        self.classes_ = self._cluster_all(present, groups, reduced, n_jobs, progress)
+                                             n_jobs=n_jobs,
+                                             screen=functools.partial(self._screen, centres))
+        self.classes_ = self._cluster_all(present, groups, reduced, n_jobs, progress, centres)
         analysis = ANALYSES[self.analysis](self._threshold(), self.size_threshold)
         findings = analysis.analyze(AnalysisInput(self.classes_, acts, labels, reclassifier))
         self.result_ = self._assemble(len(acts), findings)
@@ -194,7 +198,7 @@ class ActivationClustering:
         Returns the sorted class labels. Called by :func:`poisonscan.scan` before training, so
         bad data fails fast.
         """
-        present, counts = np.unique(segments, return_counts=True)
+        present, counts = unique_counts(segments)
         if len(present) < 2:
             raise InputError(f"activation clustering needs at least 2 classes; the data has only "
                              f"class {present.tolist()}.")
@@ -219,8 +223,24 @@ class ActivationClustering:
                 "silhouette": self.silhouette_threshold,
                 "distance": self.distance_threshold}.get(self.analysis, self.size_threshold)
 
+    def _screen(self, centres: dict[int, np.ndarray], c: int, n: int, rows_of) -> None:
+        """Store in ``centres[c]`` the best of the k-means restarts on the subsample of class
+        ``c`` (``n`` samples), if it has one; ``rows_of(positions)`` gives its reduced rows.
+
+        Run by :func:`reduce_classes` while its second pass reduces the other rows: the
+        restarts spend much of their time in scikit-learn's Python code, holding the GIL, and
+        two of them in two threads ran little faster than one after the other, whereas the
+        second pass mostly runs in BLAS, without it.
+        """
+        pick = restart_subsample(n, self.n_clusters, self.random_state,
+                                 self.restart_sample_size)
+        if pick is not None:
+            with _controller().limit(limits=1, user_api="openmp"):
+                centres[c] = screen_restarts(rows_of(pick), self.n_clusters, self.n_init,
+                                             self.random_state)
+
     def _cluster_all(self, present: np.ndarray, groups, reduced, n_jobs: int,
-                     progress: bool) -> list[ClassClusters]:
+                     progress: bool, centres: dict[int, np.ndarray]) -> list[ClassClusters]:
         """k-means of every class, each single-threaded inside (on (n, 10) data extra BLAS or
         OpenMP threads only add overhead: 2.7x slower for 1,200-sample classes here).
 
@@ -234,8 +254,8 @@ class ActivationClustering:
                   "random_state": self.random_state,
                   "silhouette_sample_size": self.silhouette_sample_size,
                   "restart_sample_size": self.restart_sample_size}
-        jobs = (delayed(_cluster_one)(int(c), idx, red, params)
-                for c, idx, red in zip(present, groups, reduced))
+        jobs = (delayed(_cluster_one)(int(c), idx, red, {**params, "centres": centres.get(i)})
+                for i, (c, idx, red) in enumerate(zip(present, groups, reduced)))
         with _controller().limit(limits=1):
             if workers == 1:
                 done = (func(*args, **kwargs) for func, args, kwargs in jobs)

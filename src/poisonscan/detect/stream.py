@@ -40,7 +40,9 @@ streaming pass are grouped so that at most ``gram_budget`` bytes of them exist a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import queue
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +52,7 @@ from scipy.sparse.linalg import eigsh
 from threadpoolctl import threadpool_limits
 
 from ..errors import InputError
-from .chunks import release_pages, split_by_class, take_rows
+from .chunks import class_positions, release_pages, split_by_class, take_rows
 
 __all__ = ["ClassAxes", "GRAM_BUDGET", "reduce_classes"]
 
@@ -237,20 +239,19 @@ def _axes_from_moments(gram: np.ndarray, shift: np.ndarray, method: str,
     return _eig_axes(scatter, _varying(np.diag(scatter) / n), n, mean, method, n_components)
 
 
-def _stream_group(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
-                  shift: np.ndarray, sizes: np.ndarray, method: str, n_components: int,
-                  chunk_rows: int, threads: int) -> list[np.ndarray]:
-    """Two streaming passes for the classes ``0 .. len(sizes) - 1`` of ``local``.
+def _accumulate_axes(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
+                     shift: np.ndarray, method: str, n_components: int, chunk_rows: int,
+                     threads: int) -> list[ClassAxes]:
+    """Pass 1 for the classes ``0 .. len(shift) - 1`` of ``local``: the axes of each class.
 
     Chunk j is handled by worker ``j % threads``; each worker accumulates its own moments, which
     are merged in worker order, so the result is deterministic for a given chunk size and
     thread count (and equal across them up to rounding).
     """
-    k, width = len(sizes), acts.shape[1]
+    k, width = shift.shape
     n = len(acts) if rows is None else len(rows)
     starts = list(range(0, n, chunk_rows))
     threads = max(1, min(threads, len(starts)))
-
     work = _work_dtype(acts.dtype)
 
     def accumulate(worker: int) -> list[np.ndarray]:
@@ -269,27 +270,77 @@ def _stream_group(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
             grams[0][c] += other[c]
     for gram in grams[0]:
         _check_finite(gram)
-    axes = [_axes_from_moments(grams[0][c], shift[c], method, n_components) for c in range(k)]
-    del grams
+    return [_axes_from_moments(grams[0][c], shift[c], method, n_components) for c in range(k)]
+
+
+def _project(x: np.ndarray, mean: np.ndarray, weights: np.ndarray,
+             buf: np.ndarray | None = None) -> np.ndarray:
+    """``(x - mean) @ weights`` for rows ``x`` (m, D), in the dtype of ``mean`` and ``weights``
+    (see :func:`_work_dtype`); ``buf``: optional (>= m, D) scratch."""
+    centred = np.subtract(x, mean, out=None if buf is None else buf[:len(x)])
+    return centred @ weights
+
+
+def _project_all(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
+                 axes: list[ClassAxes], sizes: np.ndarray, chunk_rows: int, threads: int,
+                 side: Callable[[], None] | None = None) -> list[np.ndarray]:
+    """Pass 2: the reduced rows of every class, (n_c, d_c) float64 each.
+
+    ``side`` (thread-safe, no arguments) is other work to run meanwhile: one thread runs it from
+    the start while the others project, and each of those runs it too once its chunks are done
+    (so ``side`` should take its work from a shared queue).
+    """
+    k, width = len(sizes), acts.shape[1]
+    n = len(acts) if rows is None else len(rows)
+    starts = list(range(0, n, chunk_rows))
+    threads = max(1, min(threads, len(starts) + (side is not None)))
+    projectors = threads - 1 if side is not None and threads > 1 else threads
+    work = _work_dtype(acts.dtype)
     cls = local if rows is None else local[rows]
     counts = np.stack([np.bincount(cls[a:a + chunk_rows], minlength=k) for a in starts])
     offsets = np.cumsum(counts, axis=0) - counts  # (chunks, k) first output row of each chunk
     out = [np.empty((int(sizes[c]), axes[c].weights.shape[1])) for c in range(k)]
-
     means = [a.mean.astype(work) for a in axes]
     weights = [a.weights.astype(work) for a in axes]
 
-    def project(worker: int) -> None:
+    def run(worker: int) -> None:
         buf = np.empty((chunk_rows, width), dtype=work)
-        for j in range(worker, len(starts), threads):
+        for j in range(worker, len(starts) if worker < projectors else 0, projectors):
             for c, seg in _chunk_segments(acts, rows, local, k, starts[j],
                                           min(starts[j] + chunk_rows, n)):
-                x = np.subtract(seg, means[c], out=buf[:len(seg)])
                 first = int(offsets[j, c])
-                out[c][first:first + len(seg)] = x @ weights[c]
+                out[c][first:first + len(seg)] = _project(seg, means[c], weights[c], buf)
+        if side is not None:
+            side()
 
-    _in_threads(project, threads)
+    _in_threads(run, threads)
     return out
+
+
+def _side_work(acts: np.ndarray, indices: list[np.ndarray], group: np.ndarray,
+               axes: list[ClassAxes], screen: Callable) -> Callable[[], None]:
+    """``side`` for :func:`_project_all`: ``screen(c, n_c, rows_of)`` for each class ``c`` of
+    ``group``, one class at a time from a shared queue; ``rows_of(positions)`` reduces just
+    those rows of the class (read from ``acts``, with the arithmetic of pass 2)."""
+    pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for g in range(len(group)):
+        pending.put(g)
+    work = _work_dtype(acts.dtype)
+
+    def rows_of(g: int, positions: np.ndarray) -> np.ndarray:
+        x = take_rows(acts, indices[group[g]][positions])
+        return _project(x, axes[g].mean.astype(work), axes[g].weights.astype(work)).astype(
+            np.float64)
+
+    def side() -> None:
+        while True:
+            try:
+                g = pending.get_nowait()
+            except queue.Empty:
+                return
+            screen(int(group[g]), len(indices[group[g]]), functools.partial(rows_of, g))
+
+    return side
 
 
 def _dual(x: np.ndarray, method: str, n_components: int) -> np.ndarray:
@@ -327,8 +378,9 @@ def _dual(x: np.ndarray, method: str, n_components: int) -> np.ndarray:
 
 def reduce_classes(acts: np.ndarray, segments: np.ndarray, classes: np.ndarray, *,
                    method: str = "ica", n_components: int = 10, chunk_rows: int = 4096,
-                   gram_budget: int = GRAM_BUDGET,
-                   n_jobs: int = -1) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                   gram_budget: int = GRAM_BUDGET, n_jobs: int = -1,
+                   screen: Callable[[int, int, Callable[[np.ndarray], np.ndarray]], None]
+                   | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Reduce every class of ``acts`` without copying more than one chunk or one small class.
 
     Parameters
@@ -351,6 +403,12 @@ def reduce_classes(acts: np.ndarray, segments: np.ndarray, classes: np.ndarray, 
     n_jobs
         Threads (-1: one per core): over row chunks in the streaming passes, over classes for
         the dual route. Changes the result only by rounding.
+    screen
+        Optional work to overlap with the second streaming pass, called as
+        ``screen(c, n_c, rows_of)`` once for each class ``c`` (position in ``classes``) of
+        ``n_c`` >= D samples, from the pass's threads: ``rows_of(positions)`` returns the reduced
+        rows at those (n_c,)-positions of the class, as (m, d_c) float64, computed like the
+        pass's own. The detector runs the k-means restarts on each class's subsample there.
 
     Returns
     -------
@@ -361,7 +419,7 @@ def reduce_classes(acts: np.ndarray, segments: np.ndarray, classes: np.ndarray, 
     """
     if method not in _METHODS:
         raise InputError(f"streaming reduction supports {_METHODS}; got {method!r}.")
-    cls = np.searchsorted(classes, segments).astype(np.intp)
+    cls = class_positions(segments, classes)
     indices = split_by_class(cls, len(classes))
     sizes = np.array([len(i) for i in indices])
     width = acts.shape[1]
@@ -371,14 +429,18 @@ def reduce_classes(acts: np.ndarray, segments: np.ndarray, classes: np.ndarray, 
     per_group = max(1, gram_budget // (8 * width * width * workers))
     for g in range(0, len(primal), per_group):
         group = primal[g:g + per_group]
-        local = np.full(len(classes), -1, dtype=np.intp)
+        local = np.full(len(classes), -1, dtype=cls.dtype)
         local[group] = np.arange(len(group))
         everything = len(group) == len(classes)
         rows = None if everything else np.sort(np.concatenate([indices[c] for c in group]))
         shift = take_rows(acts, [int(indices[c][0]) for c in group]).astype(np.float64)
         _check_finite(shift)  # then a non-finite value elsewhere differs from it: a live column
-        outs = _stream_group(acts, rows, local[cls], shift, sizes[group], method, n_components,
-                             chunk_rows, workers)
+        group_cls = local[cls]
+        axes = _accumulate_axes(acts, rows, group_cls, shift, method, n_components, chunk_rows,
+                                workers)
+        side = None if screen is None else _side_work(acts, indices, group, axes, screen)
+        outs = _project_all(acts, rows, group_cls, axes, sizes[group], chunk_rows, workers,
+                            side)
         for c, out in zip(group, outs):
             reduced[c] = out
     dual = np.flatnonzero(sizes < width)
