@@ -241,7 +241,8 @@ def phases(stem: str) -> dict:
     timed_generator(st, "_chunk_segments", "gather each chunk's rows by class (both passes)")
     timed(st._Moments, "add", "pass 1 per class: dead-unit check, shift, float32 Gram matmul")
     timed(st, "eigh", "eigh")
-    timed(cl.KMeans, "fit", "k-means (50 restarts on 5,000 samples, refined on all)")
+    timed(cl.KMeans, "fit", "k-means, all fits (50 restarts on 5,000 samples, refined on all)")
+    timed(dm.ActivationClustering, "_screen", "of which restarts beside pass 2 (in the reduction)")
     margin = cl.ClassClusters.__dict__["margin"]  # a cached_property: time the function it caches
     timed(margin, "func", "margins (score)")
     timed(cl, "silhouette_samples", "silhouettes (5,000 per class)")
@@ -254,7 +255,7 @@ def phases(stem: str) -> dict:
         dm.ActivationClustering(analysis="relative-size").fit_detect(acts, y, n_jobs=1)
     spent["detection total"] = time.thread_time() - t
     spent["pass 2 projection (rest of the reduction)"] = spent["reduction total"] - sum(
-        v for k, v in spent.items() if k.startswith(("gather", "pass 1", "eigh")))
+        v for k, v in spent.items() if k.startswith(("gather", "pass 1", "eigh", "of which")))
     return {k: round(v, 2) for k, v in spent.items()}
 
 
@@ -374,7 +375,9 @@ def main() -> None:
         done = [json.loads(_child([__file__, "--one", json.dumps(cfg)]).splitlines()[-1])
                 for _ in range(reps)]
         median = sorted(done, key=lambda r: r["wall_s"])[len(done) // 2]
+        file_mib = Path(f"{cfg['stem']}.npy").stat().st_size / 2**20  # peak RSS is in MiB too
         runs.append({**median, "repeats": reps, "wall_s_repeats": [r["wall_s"] for r in done],
+                     "peak_rss_over_file": round(median["peak_rss_mb"] / file_mib, 3),
                      "peak_rss_mb_max": max(r["peak_rss_mb"] for r in done),
                      "flagged_sha_repeats": sorted({r["flagged_sha"] for r in done})})
         print(json.dumps(runs[-1]), flush=True)

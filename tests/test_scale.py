@@ -10,12 +10,14 @@ import pytest
 from sklearn.metrics import silhouette_samples as sk_silhouette_samples
 
 from conftest import make_blob_images, nearest_mean_reclassifier, planted_activations
+import poisonscan.detect.detector as dm
+import poisonscan.detect.stream as st
 from poisonscan import ActivationClustering, TrainConfig, scan
 from poisonscan.cache import SIDECAR_FILE, activation_key, cached_activations
 from poisonscan.detect import cluster_class, reduce
-from poisonscan.detect.chunks import release_pages, split_by_class, take_rows
+from poisonscan.detect.chunks import (class_positions, release_pages, split_by_class, take_rows,
+                                      unique_counts)
 from poisonscan.detect.cluster import best_of_restarts, silhouette_samples
-import poisonscan.detect.stream as st
 from poisonscan.detect.stream import reduce_classes
 from poisonscan.errors import InputError
 from poisonscan.models.nets import build_model
@@ -200,6 +202,34 @@ def test_large_class_restarts_on_a_subsample_find_the_planted_split() -> None:
     assert sampled.inertia_ == pytest.approx(direct.inertia_, rel=1e-9)
     again = best_of_restarts(x, 2, 20, 0, sample_size=5000)
     np.testing.assert_array_equal(again.labels_, sampled.labels_)  # seeded
+
+
+def test_restarts_beside_the_second_pass_equal_restarts_afterwards(monkeypatch) -> None:
+    """The detector runs each large class's subsample restarts while pass 2 reduces the rest;
+    the clusters are those of restarting on the reduced class afterwards."""
+    acts, y, is_poison, _ = planted_activations(seed=8, n_clean=600)
+    calls = []
+    real = dm.screen_restarts
+    monkeypatch.setattr(dm, "screen_restarts", lambda *a: calls.append(1) or real(*a))
+    det = ActivationClustering(analysis="relative-size", restart_sample_size=200)
+    res = det.fit_detect(acts, y, chunk_rows=97)
+    assert len(calls) == len(np.unique(y))  # every class was screened beside the pass
+    np.testing.assert_array_equal(res.is_poison, is_poison)
+    for cc in det.classes_:
+        after = cluster_class(cc.label, cc.indices, cc.reduced, restart_sample_size=200)
+        np.testing.assert_array_equal(after.assignment, cc.assignment)
+        np.testing.assert_allclose(after.centers, cc.centers, atol=1e-9)
+
+
+def test_label_counting_fast_paths() -> None:
+    y = np.array([7, 3, 3, 9, 7, 7])
+    present, counts = unique_counts(y)
+    assert present.tolist() == [3, 7, 9] and counts.tolist() == [2, 3, 1]
+    assert class_positions(y, present).tolist() == [1, 0, 0, 2, 1, 1]
+    big = np.array([2**40, 5, 2**40])  # too sparse to count: the sorting fallback
+    present, counts = unique_counts(big)
+    assert present.tolist() == [5, 2**40] and counts.tolist() == [1, 2]
+    assert class_positions(big, present).tolist() == [1, 0, 1]
 
 
 def test_split_by_class() -> None:
