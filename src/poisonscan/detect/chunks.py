@@ -18,19 +18,30 @@ way raised the resident set by 1.4 GB on this machine's kernel (6.18), ``MADV_RA
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
 from collections.abc import Iterator
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from ..errors import InputError
 
 __all__ = ["DEFAULT_CHUNK_BYTES", "chunk_rows_for", "row_chunks", "release_pages",
-           "check_finite", "class_positions", "split_by_class", "take_rows", "unique_counts"]
+           "check_finite", "class_positions", "split_by_class", "take_rows", "thread_limits",
+           "unique_counts"]
 
 #: Size of the float64 working buffer of one chunk (bytes); 32 MiB keeps a chunk in a large L3.
 DEFAULT_CHUNK_BYTES = 32 * 2**20
+
+
+@functools.cache
+def thread_limits() -> ThreadpoolController:
+    """The BLAS/OpenMP libraries loaded (by numpy, SciPy, scikit-learn) when first called,
+    inspected once per process: a fresh ``threadpool_limits(...)`` inspects all ~170 loaded
+    libraries again (about 20 ms)."""
+    return ThreadpoolController()
 
 
 def chunk_rows_for(n_features: int, chunk_rows: int | None = None, *,

@@ -43,7 +43,7 @@ class ClassClusters:
     centers: np.ndarray
     silhouette: np.ndarray
 
-    @property
+    @functools.cached_property
     def sizes(self) -> np.ndarray:
         """(k,) number of samples in each cluster."""
         return np.bincount(self.assignment, minlength=len(self.centers))

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
-from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from .._validation import check_choice, check_int, check_real, suggest
@@ -15,7 +14,7 @@ from ..data.dataset import check_labels
 from ..errors import InputError
 from .analyses import ANALYSES, AnalysisInput, Finding, Reclassifier
 from .chunks import (check_finite, chunk_rows_for, class_positions, split_by_class, take_rows,
-                     unique_counts)
+                     thread_limits, unique_counts)
 from .cluster import (RESTART_SAMPLE_SIZE, ClassClusters, cluster_class, restart_subsample,
                       screen_restarts)
 from .reduce import REDUCERS, reduce
@@ -235,7 +234,7 @@ class ActivationClustering:
         pick = restart_subsample(n, self.n_clusters, self.random_state,
                                  self.restart_sample_size)
         if pick is not None:
-            with _controller().limit(limits=1, user_api="openmp"):
+            with thread_limits().limit(limits=1, user_api="openmp"):
                 centres[c] = screen_restarts(rows_of(pick), self.n_clusters, self.n_init,
                                              self.random_state)
 
@@ -256,7 +255,7 @@ class ActivationClustering:
                   "restart_sample_size": self.restart_sample_size}
         jobs = (delayed(_cluster_one)(int(c), idx, red, {**params, "centres": centres.get(i)})
                 for i, (c, idx, red) in enumerate(zip(present, groups, reduced)))
-        with _controller().limit(limits=1):
+        with thread_limits().limit(limits=1):
             if workers == 1:
                 done = (func(*args, **kwargs) for func, args, kwargs in jobs)
             else:  # loky workers are limited to cores // workers = 1 thread each
@@ -298,17 +297,11 @@ class ActivationClustering:
                                params=self.get_params())
 
 
-@functools.cache
-def _controller() -> ThreadpoolController:
-    """One inspection of the loaded BLAS/OpenMP libraries per process (it takes milliseconds)."""
-    return ThreadpoolController()
-
-
 def _cluster_one(label: int, indices: np.ndarray, reduced: np.ndarray,
                  params: dict[str, Any]) -> ClassClusters:
     """:func:`cluster_class` with one OpenMP thread: OpenMP's thread count is a per-thread
     setting, so the limit set around the pool does not reach the pool's threads."""
-    with _controller().limit(limits=1, user_api="openmp"):
+    with thread_limits().limit(limits=1, user_api="openmp"):
         clusters = cluster_class(label, indices, reduced, **params)
         clusters.margin  # noqa: B018  (computed here, in parallel, and cached)
         return clusters

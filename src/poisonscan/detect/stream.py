@@ -49,10 +49,9 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from scipy.linalg import eigh
 from scipy.sparse.linalg import eigsh
-from threadpoolctl import threadpool_limits
 
 from ..errors import InputError
-from .chunks import class_positions, release_pages, split_by_class, take_rows
+from .chunks import class_positions, release_pages, split_by_class, take_rows, thread_limits
 
 __all__ = ["ClassAxes", "GRAM_BUDGET", "reduce_classes"]
 
@@ -172,7 +171,7 @@ def _in_threads(work, threads: int) -> list:
     """``[work(0), ..., work(threads - 1)]``, run in threads with single-threaded BLAS."""
     if threads == 1:
         return [work(0)]
-    with threadpool_limits(limits=1, user_api="blas"):
+    with thread_limits().limit(limits=1, user_api="blas"):
         return Parallel(n_jobs=threads, prefer="threads")(delayed(work)(w)
                                                            for w in range(threads))
 
@@ -450,7 +449,7 @@ def reduce_classes(acts: np.ndarray, segments: np.ndarray, classes: np.ndarray, 
 
     if len(dual):
         threads = min(workers, len(dual))
-        with threadpool_limits(limits=1 if threads > 1 else None, user_api="blas"):
+        with thread_limits().limit(limits=1 if threads > 1 else None, user_api="blas"):
             outs = Parallel(n_jobs=threads, prefer="threads")(delayed(one)(int(c)) for c in dual)
         for c, out in zip(dual, outs):
             reduced[c] = out
