@@ -204,6 +204,7 @@ def phases(stem: str) -> dict:
     """
     import poisonscan.detect.cluster as cl  # noqa: PLC0415
     import poisonscan.detect.detector as dm  # noqa: PLC0415
+    import poisonscan.detect.gram as gm  # noqa: PLC0415
     import poisonscan.detect.stream as st  # noqa: PLC0415
 
     spent: dict[str, float] = {}
@@ -239,7 +240,7 @@ def phases(stem: str) -> dict:
         setattr(owner, name, wrapper)
 
     timed_generator(st, "_chunk_segments", "gather each chunk's rows by class (both passes)")
-    timed(st._Moments, "add", "pass 1 per class: dead-unit check, shift, float32 Gram matmul")
+    timed(gm.ClassGrams, "add", "pass 1 per class: dead-unit check, shift, float32 Gram matmul")
     timed(st, "eigh", "eigh")
     timed(cl.KMeans, "fit", "k-means, all fits (50 restarts on 5,000 samples, refined on all)")
     timed(dm.ActivationClustering, "_screen", "of which restarts beside pass 2 (in the reduction)")

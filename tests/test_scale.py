@@ -11,13 +11,13 @@ from sklearn.metrics import silhouette_samples as sk_silhouette_samples
 
 from conftest import make_blob_images, nearest_mean_reclassifier, planted_activations
 import poisonscan.detect.detector as dm
-import poisonscan.detect.stream as st
 from poisonscan import ActivationClustering, TrainConfig, scan
 from poisonscan.cache import SIDECAR_FILE, activation_key, cached_activations
 from poisonscan.detect import cluster_class, reduce
 from poisonscan.detect.chunks import (class_positions, release_pages, split_by_class, take_rows,
                                       unique_counts)
 from poisonscan.detect.cluster import best_of_restarts, silhouette_samples
+from poisonscan.detect.gram import ClassGrams, work_dtype
 from poisonscan.detect.stream import reduce_classes
 from poisonscan.errors import InputError
 from poisonscan.models.nets import build_model
@@ -124,7 +124,7 @@ def test_gram_skips_dead_columns_exactly_and_revives_them(dtype) -> None:
     x[0, 4], x[1:, 4] = 2.0, 0.0  # the shift row is the odd one out
     x[:, 5] = np.where(np.arange(300) == 50, np.nan, 1.0)  # NaN makes a column live
     shift = x[:1].astype(np.float64)
-    mom = st._Moments(shift, st._work_dtype(x.dtype))
+    mom = ClassGrams(shift, work_dtype(x.dtype))
     scratch = np.empty(7 * 13, dtype=mom.work_shift.dtype)
     tmp = np.empty(13 * 13, dtype=mom.work_shift.dtype)
     for a in range(0, 300, 7):

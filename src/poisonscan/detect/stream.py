@@ -11,13 +11,16 @@ released as they are used, see :mod:`poisonscan.detect.chunks`):
    float32/float16 activations and float64 otherwise, accumulated in float64; the shift keeps
    the centring free of cancellation, and the chunk size changes the result only by rounding,
    about 1e-6 relative in float32; chunks are shared among threads, each with its own
-   accumulators, merged in order);
+   accumulators, merged in order; a class's columns that have not varied so far, such as dead
+   ReLU units, are left out of the matmul, exactly: see :mod:`poisonscan.detect.gram`);
 2. the centred scatter ``C = G - t t^T / n`` restricted to the varying features (standard
    deviation above 1e-7 of the largest; a constant feature, such as a dead ReLU unit, has
    exactly zero variance since its shifted values are exact zeros) gives, by ``eigh``, the
    top-``d`` principal axes ``V`` (D', d) and variances ``lam`` (d,);
 3. a second pass projects every row (in the matmul dtype of step 1): ``pca``: ``(x - mean) V``;
    ``ica``: the same scores divided by ``sqrt(lam / n)``, i.e. whitened to unit variance.
+   Other work can run beside it (``screen``: the detector's k-means restarts on each class's
+   subsample, whose rows it reduces on demand).
 
 Why the ``ica`` output needs no FastICA iterations
 --------------------------------------------------
@@ -52,6 +55,7 @@ from scipy.sparse.linalg import eigsh
 
 from ..errors import InputError
 from .chunks import class_positions, release_pages, split_by_class, take_rows, thread_limits
+from .gram import ClassGrams, work_dtype
 
 __all__ = ["ClassAxes", "GRAM_BUDGET", "reduce_classes"]
 
@@ -82,73 +86,6 @@ class ClassAxes:
     variances: np.ndarray
 
 
-class _Moments:
-    """Per-class accumulators of one worker: the Gram matrices of ``[1, x - shift]``.
-
-    The leading column of ones makes one BLAS call per chunk and class yield the count, the
-    column sums and the Gram matrix together (no separate reduction passes).
-
-    Only the class's *live* columns enter the product: those where some row seen so far differs
-    from the shift. A column never seen to differ (a dead ReLU unit, 0 in every row of the
-    class) has shifted values that are exact zeros, so its rows and columns of the Gram matrix
-    are exact zeros, whether they are multiplied out or not. When a later row makes such a
-    column live, its past contribution is therefore still exactly zero, and the column joins
-    the live set. Dropping dead units this way is exact, and saves ``1 - (L/D)^2`` of the
-    flops (36% for 20% dead units); it costs a column gather per chunk and class, skipped once
-    every column is live.
-
-    The product runs in ``dtype`` (float32 for float32 or float16 activations: half the time of
-    float64, with a relative rounding error near 1e-6) through numpy's matmul, which computes
-    ``A.T @ A`` as a symmetric rank-k update and releases the GIL (SciPy's ``?syrk`` wrappers
-    hold it: two threads then ran pass 1 slower than one), and is added to a float64
-    accumulator.
-    """
-
-    def __init__(self, shift: np.ndarray, dtype: type) -> None:
-        k, width = shift.shape
-        self.width = width
-        self.shift = shift
-        self.work_shift = shift.astype(dtype)
-        self.live = [np.zeros(0, dtype=np.intp) for _ in range(k)]  # sorted
-        self.dead = [np.arange(width) for _ in range(k)]
-        self.gram = [np.zeros((1, 1)) for _ in range(k)]  # over [1, live...], contiguous
-
-    def add(self, c: int, seg: np.ndarray, scratch: np.ndarray, tmp: np.ndarray) -> None:
-        """Add the rows ``seg`` (m, D) of class ``c``; flat scratch arrays ``scratch`` of at
-        least m (D + 1) and ``tmp`` of (D + 1)^2 items."""
-        dead = self.dead[c]
-        if len(dead):  # did a dead column move away from the shift?
-            moved = (np.take(seg, dead, axis=1) != self.work_shift[c, dead]).any(axis=0)
-            if moved.any():
-                self._revive(c, dead[moved])
-        live = self.live[c]
-        size = len(live) + 1
-        buf = scratch[:len(seg) * size].reshape(len(seg), size)
-        buf[:, 0] = 1.0
-        if size == self.width + 1:  # every column live: no gather
-            np.subtract(seg, self.work_shift[c], out=buf[:, 1:])
-        else:
-            np.subtract(np.take(seg, live, axis=1), self.work_shift[c, live], out=buf[:, 1:])
-        self.gram[c] += np.matmul(buf.T, buf, out=tmp[:size * size].reshape(size, size))
-
-    def _revive(self, c: int, columns: np.ndarray) -> None:
-        """Make ``columns`` live: their rows and columns of the Gram matrix so far are zeros."""
-        live = np.union1d(self.live[c], columns)  # sorted
-        keep = np.concatenate([[0], 1 + np.searchsorted(live, self.live[c])])
-        gram = np.zeros((len(live) + 1, len(live) + 1))  # contiguous: a strided += is 3x slower
-        gram[np.ix_(keep, keep)] = self.gram[c]
-        self.live[c], self.dead[c], self.gram[c] = live, np.setdiff1d(self.dead[c], columns), gram
-
-    def natural(self, c: int) -> np.ndarray:
-        """(D + 1, D + 1) float64 Gram matrix of ``[x - shift, 1]`` in feature order (ones
-        last). Frees class ``c``'s accumulators: call it once, after the last :meth:`add`."""
-        order = np.concatenate([[self.width], self.live[c]])
-        full = np.zeros((self.width + 1, self.width + 1))
-        full[np.ix_(order, order)] = self.gram[c]
-        self.gram[c] = None  # type: ignore[call-overload]
-        return full
-
-
 def _chunk_segments(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
                     n_classes: int, start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
     """``(class, its rows among rows start:stop)`` for each local class present, rows in index
@@ -174,12 +111,6 @@ def _in_threads(work, threads: int) -> list:
     with thread_limits().limit(limits=1, user_api="blas"):
         return Parallel(n_jobs=threads, prefer="threads")(delayed(work)(w)
                                                            for w in range(threads))
-
-
-def _work_dtype(dtype: np.dtype) -> type:
-    """The matmul dtype for activations of ``dtype``: float32 for float32 and float16 (half the
-    time of float64, rounding near 1e-6 relative), float64 otherwise."""
-    return np.float32 if dtype.itemsize <= 4 else np.float64
 
 
 def _varying(variance: np.ndarray) -> np.ndarray:
@@ -231,7 +162,8 @@ def _scale(vec: np.ndarray, lam: np.ndarray, n: int, method: str) -> np.ndarray:
 
 def _axes_from_moments(gram: np.ndarray, shift: np.ndarray, method: str,
                        n_components: int) -> ClassAxes:
-    """The axes of one class from its Gram matrix of ``[x - shift, 1]`` (:meth:`_Moments.natural`)."""
+    """The axes of one class from its Gram matrix of ``[x - shift, 1]``
+    (:meth:`poisonscan.detect.gram.ClassGrams.natural`)."""
     n, total = int(round(gram[-1, -1])), gram[:-1, -1]
     scatter = gram[:-1, :-1] - np.outer(total, total) / n  # eigh reads the lower triangle
     mean = shift + total / n
@@ -251,10 +183,10 @@ def _accumulate_axes(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarra
     n = len(acts) if rows is None else len(rows)
     starts = list(range(0, n, chunk_rows))
     threads = max(1, min(threads, len(starts)))
-    work = _work_dtype(acts.dtype)
+    work = work_dtype(acts.dtype)
 
     def accumulate(worker: int) -> list[np.ndarray]:
-        mom = _Moments(shift, work)
+        mom = ClassGrams(shift, work)
         scratch = np.empty(chunk_rows * (width + 1), dtype=work)
         tmp = np.empty((width + 1) ** 2, dtype=work)
         for j in range(worker, len(starts), threads):
@@ -275,7 +207,7 @@ def _accumulate_axes(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarra
 def _project(x: np.ndarray, mean: np.ndarray, weights: np.ndarray,
              buf: np.ndarray | None = None) -> np.ndarray:
     """``(x - mean) @ weights`` for rows ``x`` (m, D), in the dtype of ``mean`` and ``weights``
-    (see :func:`_work_dtype`); ``buf``: optional (>= m, D) scratch."""
+    (see :func:`poisonscan.detect.gram.work_dtype`); ``buf``: optional (>= m, D) scratch."""
     centred = np.subtract(x, mean, out=None if buf is None else buf[:len(x)])
     return centred @ weights
 
@@ -294,7 +226,7 @@ def _project_all(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
     starts = list(range(0, n, chunk_rows))
     threads = max(1, min(threads, len(starts) + (side is not None)))
     projectors = threads - 1 if side is not None and threads > 1 else threads
-    work = _work_dtype(acts.dtype)
+    work = work_dtype(acts.dtype)
     cls = local if rows is None else local[rows]
     counts = np.stack([np.bincount(cls[a:a + chunk_rows], minlength=k) for a in starts])
     offsets = np.cumsum(counts, axis=0) - counts  # (chunks, k) first output row of each chunk
@@ -324,7 +256,7 @@ def _side_work(acts: np.ndarray, indices: list[np.ndarray], group: np.ndarray,
     pending: queue.SimpleQueue[int] = queue.SimpleQueue()
     for g in range(len(group)):
         pending.put(g)
-    work = _work_dtype(acts.dtype)
+    work = work_dtype(acts.dtype)
 
     def rows_of(g: int, positions: np.ndarray) -> np.ndarray:
         x = take_rows(acts, indices[group[g]][positions])
@@ -352,7 +284,7 @@ def _dual(x: np.ndarray, method: str, n_components: int) -> np.ndarray:
     quarter of the time (0.02 s against 0.08 s).
     """
     _check_finite(x)
-    work = _work_dtype(x.dtype)
+    work = work_dtype(x.dtype)
     keep = _varying(np.var(x, axis=0, dtype=np.float64))
     n, d = len(x), max(1, min(n_components, int(keep.sum()), len(x)))
     if not keep.any():
