@@ -160,7 +160,7 @@ def _scale(vec: np.ndarray, lam: np.ndarray, n: int, method: str) -> np.ndarray:
     return np.where(live, vec / np.sqrt(np.where(live, lam, 1.0) / n), 0.0)
 
 
-def _axes_from_moments(gram: np.ndarray, shift: np.ndarray, method: str,
+def _axes_from_gram(gram: np.ndarray, shift: np.ndarray, method: str,
                        n_components: int) -> ClassAxes:
     """The axes of one class from its Gram matrix of ``[x - shift, 1]``
     (:meth:`poisonscan.detect.gram.ClassGrams.natural`)."""
@@ -186,14 +186,14 @@ def _accumulate_axes(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarra
     work = work_dtype(acts.dtype)
 
     def accumulate(worker: int) -> list[np.ndarray]:
-        mom = ClassGrams(shift, work)
+        acc = ClassGrams(shift, work)
         scratch = np.empty(chunk_rows * (width + 1), dtype=work)
         tmp = np.empty((width + 1) ** 2, dtype=work)
         for j in range(worker, len(starts), threads):
             for c, seg in _chunk_segments(acts, rows, local, k, starts[j],
                                           min(starts[j] + chunk_rows, n)):
-                mom.add(c, seg, scratch, tmp)
-        return [mom.natural(c) for c in range(k)]
+                acc.add(c, seg, scratch, tmp)
+        return [acc.natural(c) for c in range(k)]
 
     grams = _in_threads(accumulate, threads)
     for other in grams[1:]:  # in worker order: deterministic
@@ -201,7 +201,7 @@ def _accumulate_axes(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarra
             grams[0][c] += other[c]
     for gram in grams[0]:
         _check_finite(gram)
-    return [_axes_from_moments(grams[0][c], shift[c], method, n_components) for c in range(k)]
+    return [_axes_from_gram(grams[0][c], shift[c], method, n_components) for c in range(k)]
 
 
 def _project(x: np.ndarray, mean: np.ndarray, weights: np.ndarray,
