@@ -204,10 +204,15 @@ def test_large_class_restarts_on_a_subsample_find_the_planted_split() -> None:
     np.testing.assert_array_equal(again.labels_, sampled.labels_)  # seeded
 
 
-def test_restarts_beside_the_second_pass_equal_restarts_afterwards(monkeypatch) -> None:
+@pytest.mark.parametrize("source", ["memory", "memmap"])
+def test_restarts_beside_the_second_pass_equal_restarts_afterwards(monkeypatch, tmp_path,
+                                                                   source: str) -> None:
     """The detector runs each large class's subsample restarts while pass 2 reduces the rest;
     the clusters are those of restarting on the reduced class afterwards."""
     acts, y, is_poison, _ = planted_activations(seed=8, n_clean=600)
+    if source == "memmap":  # the restart thread reads its rows with preadv meanwhile
+        np.save(tmp_path / "acts.npy", acts.astype(np.float32))
+        acts = np.load(tmp_path / "acts.npy", mmap_mode="r")
     calls = []
     real = dm.screen_restarts
     monkeypatch.setattr(dm, "screen_restarts", lambda *a: calls.append(1) or real(*a))
