@@ -218,14 +218,19 @@ def _project_all(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
     """Pass 2: the reduced rows of every class, (n_c, d_c) float64 each.
 
     ``side`` (thread-safe, no arguments) is other work to run meanwhile: one thread runs it from
-    the start while the others project, and each of those runs it too once its chunks are done
-    (so ``side`` should take its work from a shared queue).
+    the start while the others project, and each thread runs it once no chunk is left (so
+    ``side`` should take its work from a shared queue). The chunks are taken from a shared
+    queue too, so a thread whose side work is short (or none) projects the rest with the others;
+    each chunk's rows go to fixed output positions, so the result does not depend on which
+    thread reduced them.
     """
     k, width = len(sizes), acts.shape[1]
     n = len(acts) if rows is None else len(rows)
     starts = list(range(0, n, chunk_rows))
     threads = max(1, min(threads, len(starts) + (side is not None)))
-    projectors = threads - 1 if side is not None and threads > 1 else threads
+    pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for j in range(len(starts)):
+        pending.put(j)
     work = work_dtype(acts.dtype)
     cls = local if rows is None else local[rows]
     counts = np.stack([np.bincount(cls[a:a + chunk_rows], minlength=k) for a in starts])
@@ -235,8 +240,14 @@ def _project_all(acts: np.ndarray, rows: np.ndarray | None, local: np.ndarray,
     weights = [a.weights.astype(work) for a in axes]
 
     def run(worker: int) -> None:
+        if side is not None and threads > 1 and worker == threads - 1:
+            side()  # this thread starts with the side work
         buf = np.empty((chunk_rows, width), dtype=work)
-        for j in range(worker, len(starts) if worker < projectors else 0, projectors):
+        while True:
+            try:
+                j = pending.get_nowait()
+            except queue.Empty:
+                break
             for c, seg in _chunk_segments(acts, rows, local, k, starts[j],
                                           min(starts[j] + chunk_rows, n)):
                 first = int(offsets[j, c])
