@@ -161,7 +161,7 @@ def _scale(vec: np.ndarray, lam: np.ndarray, n: int, method: str) -> np.ndarray:
 
 
 def _axes_from_gram(gram: np.ndarray, shift: np.ndarray, method: str,
-                       n_components: int) -> ClassAxes:
+                    n_components: int) -> ClassAxes:
     """The axes of one class from its Gram matrix of ``[x - shift, 1]``
     (:meth:`poisonscan.detect.gram.ClassGrams.natural`)."""
     n, total = int(round(gram[-1, -1])), gram[:-1, -1]
