@@ -211,3 +211,28 @@ def test_confirmation_keeps_every_candidate_of_a_suspected_class_out() -> None:
     np.testing.assert_array_equal(~calls[1], np.isin(mode, [1, 2, 4, 5]))
     assert [c.verdict for c in res.classes] == ["clean", "poisoned", "clean"]
     np.testing.assert_array_equal(res.is_poison, mode == 4)
+
+
+def test_reclassification_votes_are_the_evidence_behind_l_over_p() -> None:
+    # class 1's minority cluster: 30 of its 40 samples read as class 2, 10 as its own class
+    acts, y, mode = _modes([(0, 0, 200), (0, 1, 40), (1, 2, 200), (1, 3, 40), (2, 4, 200),
+                            (2, 5, 60)], seed=2)
+
+    def reclassifier(keep: np.ndarray, query: np.ndarray) -> np.ndarray:
+        out = y[query].copy()
+        poison = np.flatnonzero(mode[query] == 3)
+        out[poison[:30]] = 2
+        return out
+
+    res = ActivationClustering(reduce="none").fit_detect(acts, y, reclassifier=reclassifier)
+    by_class = {c.label: c for c in res.classes}
+    flagged = [cl for cl in by_class[1].clusters if cl.is_poison]
+    assert len(flagged) == 1
+    assert [(v.label, v.count) for v in flagged[0].votes] == [(2, 30), (1, 10)]
+    assert flagged[0].statistic == pytest.approx(10 / 30)
+    kept = [cl for cl in by_class[0].clusters if cl.rule is not None]
+    assert [(v.label, v.count) for v in kept[0].votes] == [(0, 40)]
+    majority = [cl for cl in by_class[0].clusters if cl.rule is None]
+    assert majority[0].votes is None
+    as_json = res.to_dict()["classes"][1]["clusters"]
+    assert {"label": 2, "count": 30} in next(c["votes"] for c in as_json if c["is_poison"])

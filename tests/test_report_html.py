@@ -19,7 +19,7 @@ from conftest import make_blob_images
 import poisonscan as ps
 from poisonscan.attacks import pattern, poison_dataset
 from poisonscan.report import render_html, write_scan
-from poisonscan.report.html import compare_text
+from poisonscan.report.html import compare_text, votes_text
 from poisonscan.report.plots import build_figures
 
 
@@ -106,6 +106,12 @@ def test_compare_text() -> None:
         "silhouette = 0.4 \u2265 0.1, but the cluster is too large"
 
 
+def test_votes_text() -> None:
+    assert votes_text([{"label": 4, "count": 1280}, {"label": 0, "count": 2}]) == \
+        "read as 4: 1,280, 0: 2"
+    assert votes_text(None) == "" and votes_text([]) == ""
+
+
 def test_cluster_figures_against_thresholds(scanned: SimpleNamespace) -> None:
     for c in scanned.report["classes"]:
         for cl in c["clusters"]:
@@ -113,6 +119,9 @@ def test_cluster_figures_against_thresholds(scanned: SimpleNamespace) -> None:
                 text = compare_text("l/p", cl["statistic"], cl["rule"], cl["threshold"],
                                     cl["is_poison"])
                 assert text.startswith("l/p = ") and html_escape(text) in scanned.html
+                votes = votes_text(cl["votes"])
+                assert sum(v["count"] for v in cl["votes"]) <= cl["size"]
+                assert votes.startswith("read as ") and html_escape(votes) in scanned.html
     assert "largest cluster, presumed legitimate" in scanned.html
     assert "Ground truth:" in scanned.html and "Against ground truth" in scanned.html
 

@@ -4,8 +4,8 @@ from .analyses import ANALYSES, Analysis, Finding, Reclassifier, register
 from .cluster import ClassClusters, cluster_class
 from .detector import ActivationClustering
 from .reduce import REDUCERS, reduce
-from .result import ClassReport, ClusterReport, DetectionResult
+from .result import ClassReport, ClusterReport, DetectionResult, Vote
 
 __all__ = ["ANALYSES", "ActivationClustering", "Analysis", "ClassClusters", "ClassReport",
            "ClusterReport", "DetectionResult", "Finding", "REDUCERS", "Reclassifier",
-           "cluster_class", "reduce", "register"]
+           "Vote", "cluster_class", "reduce", "register"]

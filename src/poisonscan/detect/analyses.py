@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError
 from .chunks import take_rows
 from .cluster import ClassClusters
+from .result import Vote
 
 __all__ = ["ANALYSES", "Analysis", "Finding", "Reclassifier", "register"]
 
@@ -25,11 +26,18 @@ Reclassifier = Callable[[np.ndarray, np.ndarray], np.ndarray]
 ``query``."""
 
 
+#: Most classes listed in :attr:`Finding.votes`.
+MAX_VOTES = 5
+
+
 @dataclass(frozen=True)
 class Finding:
     """One analysis's verdict on one candidate cluster.
 
     ``is_poison`` is ``statistic <= threshold`` or ``statistic >= threshold`` as ``rule`` says.
+    ``votes`` (exclusionary reclassification only) is the evidence behind ``l/p``: what the
+    retrained model called the cluster's samples, most common class first (at most
+    :data:`MAX_VOTES` classes), so a reader can see how many samples a verdict rests on.
     """
 
     label: int
@@ -39,6 +47,7 @@ class Finding:
     rule: str
     is_poison: bool
     suspected_source: int | None = None
+    votes: tuple[Vote, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,13 +137,15 @@ class ExclusionaryReclassification(Analysis):
         for cc, c, idx in groups:
             counts = np.bincount(predictions[start:start + len(idx)], minlength=n_classes)
             start += len(idx)
+            order = np.argsort(-counts, kind="stable")[:MAX_VOTES]
+            votes = tuple(Vote(int(k), int(counts[k])) for k in order if counts[k] > 0)
             own = int(counts[cc.label])
             counts[cc.label] = -1
             other = int(np.argmax(counts))
             ratio = own / counts[other] if counts[other] > 0 else float("inf")
             poison = bool(ratio <= self.threshold)
             findings.append(Finding(cc.label, c, float(ratio), self.threshold, "<=", poison,
-                                    other if poison else None))
+                                    other if poison else None, votes))
         return findings
 
 

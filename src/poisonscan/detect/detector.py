@@ -289,7 +289,8 @@ class ActivationClustering:
                     statistic=None if f is None else f.statistic,
                     threshold=None if f is None else f.threshold,
                     rule=None if f is None else f.rule,
-                    suspected_source=None if f is None else f.suspected_source))
+                    suspected_source=None if f is None else f.suspected_source,
+                    votes=None if f is None else f.votes))
             verdict = "poisoned" if any(c.is_poison for c in clusters) else "clean"
             reports.append(ClassReport(cc.label, int(sizes.sum()), verdict, tuple(clusters)))
         return DetectionResult(is_poison=is_poison, score=score, cluster=cluster,

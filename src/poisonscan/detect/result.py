@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ClusterReport", "ClassReport", "DetectionResult"]
+__all__ = ["ClusterReport", "ClassReport", "DetectionResult", "Vote"]
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -16,11 +16,20 @@ def _finite_or_none(value: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
+class Vote:
+    """``count`` samples of a cluster were classified as ``label`` by a retrained model."""
+
+    label: int
+    count: int
+
+
+@dataclass(frozen=True)
 class ClusterReport:
     """One cluster of one class: its size and the analysis's figures about it.
 
     ``statistic``/``threshold``/``rule`` are None for the largest cluster, which is presumed
-    legitimate and not analysed.
+    legitimate and not analysed. ``votes``: what the retrained model called the cluster's
+    samples (exclusionary reclassification only, see :class:`~.analyses.Finding`).
     """
 
     cluster: int
@@ -32,6 +41,7 @@ class ClusterReport:
     threshold: float | None = None
     rule: str | None = None
     suspected_source: int | None = None
+    votes: tuple[Vote, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,15 @@ if TYPE_CHECKING:
     from ..pipeline import ScanResult
 
 __all__ = ["ANALYSIS_NOTES", "add_repair_section", "compare_text", "render_html",
-           "write_html_report"]
+           "votes_text", "write_html_report"]
 
 #: One sentence per analysis: what its statistic means and when a cluster counts as poison.
 ANALYSIS_NOTES = {
     "exclusionary-reclassification":
         "l/p: a model retrained without the cluster classifies its samples; l is how many it "
         "still puts in this class, p how many go to the most common other class (the suspected "
-        "source). Poison when l/p \u2264 the threshold.",
+        "source). Poison when l/p \u2264 the threshold. Below it: how many samples the retrained "
+        "model put in each class (most common first).",
     "relative-size": "The cluster's share of its class. Poison when at most the threshold.",
     "silhouette": "Mean silhouette of the cluster (how well it separates from the rest). Poison "
                   "when at least the threshold and the cluster is small enough.",
@@ -139,6 +140,13 @@ def compare_text(name: str, statistic: float | None, rule: str, threshold: float
     return text + (", but the cluster is too large" if passes and not is_poison else "")
 
 
+def votes_text(votes: Sequence[dict[str, int]] | None) -> str:
+    """``"read as 0: 2,938, 4: 1,280"``: what a retrained model called a cluster's samples."""
+    if not votes:
+        return ""
+    return "read as " + ", ".join(f"{v['label']}: {v['count']:,}" for v in votes)
+
+
 def _cluster_table(cls: dict[str, Any], analysis: str) -> str:
     stat_name = getattr(ANALYSES.get(analysis), "statistic_name", "statistic")
     rows, marks = [], []
@@ -148,6 +156,8 @@ def _cluster_table(cls: dict[str, Any], analysis: str) -> str:
         else:
             test = escape(compare_text(stat_name, cl["statistic"], cl["rule"], cl["threshold"],
                                        cl["is_poison"]))
+            if votes := votes_text(cl.get("votes")):
+                test += f'<br><span class="note">{escape(votes)}</span>'
             verdict = "flagged" if cl["is_poison"] else "kept"
             if cl["is_poison"] and cl["suspected_source"] is not None:
                 verdict += f" (source {cl['suspected_source']})"
