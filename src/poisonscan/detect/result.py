@@ -28,7 +28,9 @@ class ClusterReport:
     """One cluster of one class: its size and the analysis's figures about it.
 
     ``statistic``/``threshold``/``rule`` are None for the largest cluster, which is presumed
-    legitimate and not analysed. ``votes``: what the retrained model called the cluster's
+    legitimate and not analysed. ``statistic`` may be infinite (exclusionary reclassification
+    when no sample was read as another class); :meth:`DetectionResult.to_dict` writes that, and
+    a NaN silhouette, as None (JSON null). ``votes``: what the retrained model called the cluster's
     samples (exclusionary reclassification only, see :class:`~.analyses.Finding`).
     """
 
