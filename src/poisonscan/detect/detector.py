@@ -226,10 +226,8 @@ class ActivationClustering:
         """Store in ``centres[c]`` the best of the k-means restarts on the subsample of class
         ``c`` (``n`` samples), if it has one; ``rows_of(positions)`` gives its reduced rows.
 
-        Run by :func:`reduce_classes` while its second pass reduces the other rows: the
-        restarts spend much of their time in scikit-learn's Python code, holding the GIL, and
-        two of them in two threads ran little faster than one after the other, whereas the
-        second pass mostly runs in BLAS, without it.
+        Run by :func:`reduce_classes` while its second pass reduces the other rows, so that
+        the restarts overlap the pass instead of following it.
         """
         pick = restart_subsample(n, self.n_clusters, self.random_state,
                                  self.restart_sample_size)
