@@ -242,7 +242,8 @@ def phases(stem: str) -> dict:
     timed_generator(st, "_chunk_segments", "gather each chunk's rows by class (both passes)")
     timed(gm.ClassGrams, "add", "pass 1 per class: dead-unit check, shift, float32 Gram matmul")
     timed(st, "eigh", "eigh")
-    timed(cl.KMeans, "fit", "k-means, all fits (50 restarts on 5,000 samples, refined on all)")
+    timed(cl, "two_means_restarts", "k-means restarts (50, batched 2-means, 5,000 samples)")
+    timed(cl.KMeans, "fit", "k-means refinement on all samples (scikit-learn)")
     timed(dm.ActivationClustering, "_screen", "of which restarts beside pass 2 (in the reduction)")
     margin = cl.ClassClusters.__dict__["margin"]  # a cached_property: time the function it caches
     timed(margin, "func", "margins (score)")
