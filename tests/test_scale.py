@@ -319,3 +319,22 @@ def test_take_rows_reads_what_indexing_returns(tmp_path, mode: str) -> None:
     half[:] = acts[:50, :3]  # written through the map, not flushed: preadv sees the page cache
     np.testing.assert_array_equal(take_rows(half, np.arange(0, 50, 7)),
                                   acts[:50, :3].astype(np.float16)[::7])
+
+
+def test_flags_do_not_depend_on_the_extraction_batch_size(tmp_path) -> None:
+    from poisonscan.attacks import get_trigger, parse_mapping, poison_dataset  # noqa: PLC0415
+    from poisonscan.train import train_model  # noqa: PLC0415
+    data = poison_dataset(make_blob_images(n_per_class=40), get_trigger("pattern"),
+                          parse_mapping("all-to-next", 3), rate=0.2, seed=0)
+    model = build_model("cnn", data.x.shape[1:], 3, seed=0)
+    train_model(model, data.x, data.y, TrainConfig(epochs=3, batch_size=16), progress=False)
+    flags, arrays = [], []
+    for batch in (1, 7, 256):
+        acts = cached_activations(model, data.x, tmp_path / f"b{batch}", batch_size=batch).array
+        det = ActivationClustering(n_components=4, n_init=5, analysis="relative-size")
+        flags.append(det.fit_detect(acts, data.y).flagged_indices)
+        arrays.append(np.asarray(acts))
+    assert len(flags[0]) > 0
+    for f, a in zip(flags[1:], arrays[1:]):
+        np.testing.assert_array_equal(f, flags[0])
+        np.testing.assert_allclose(a, arrays[0], rtol=1e-5, atol=1e-6)
