@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from poisonscan._io import write_json
 from poisonscan.detect.twomeans import two_means_restarts
+from poisonscan.metrics import detection_metrics
 
 N_INIT = 50
 
@@ -99,8 +100,7 @@ def compare(name: str, classes: list[np.ndarray], seed: int,
             if poison is not None:
                 for label, lab in (("sklearn", ls), ("batched", lb)):
                     small = lab == np.argmin(np.bincount(lab, minlength=2))
-                    tp = int((small & poison[i]).sum())
-                    row[f"f1_{label}"] = 2 * tp / max(int(small.sum() + poison[i].sum()), 1)
+                    row[f"f1_{label}"] = detection_metrics(poison[i], small).f1
             per_class.append(row)
     out["per_class"] = per_class
     out["speedup_1_thread"] = round(out["sklearn_s_1_thread"] / out["batched_s_1_thread"], 2)
