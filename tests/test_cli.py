@@ -163,6 +163,13 @@ def test_help_has_example(capsys: pytest.CaptureFixture[str]) -> None:
         assert "example:" in capsys.readouterr().out
 
 
+def test_help_names_every_input_format(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("scan", "repair"):
+        assert main([command, "--help"]) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert all(word in out for word in ("gtsrb", ".npz", ".csv/.tsv", "text,label"))
+
+
 def test_config_file_sets_options_and_flags_win(poisoned_file: Path, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "run.toml"

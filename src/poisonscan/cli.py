@@ -17,6 +17,7 @@ from . import __version__
 from ._validation import suggest
 from .attacks import TRIGGERS, get_trigger, parse_mapping, poison_dataset
 from .data import load_dataset, save_dataset
+from .data.builtin import BUILTIN_DATASETS
 from .detect import ANALYSES, REDUCERS, ActivationClustering
 from .errors import InputError
 from .experiments import EXPERIMENTS, run_experiment
@@ -31,6 +32,9 @@ from .scan_io import read_scan
 from .train import TrainConfig
 
 __all__ = ["main", "build_parser"]
+
+DATA_HELP = (f"a builtin dataset ({', '.join(BUILTIN_DATASETS)}), an .npz file, or a UTF-8 "
+             ".csv/.tsv text file with columns text,label")
 
 _POISON_EXAMPLE = """example:
   poisonscan poison --data mnist --data-dir ../shared/datasets --attack pattern \\
@@ -97,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("poison", help="make a poisoned copy of a dataset (for evaluation)",
                        epilog=_POISON_EXAMPLE, allow_abbrev=False,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help="builtin name (mnist) or .npz file")
+    p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--attack", default="pattern", choices=list(TRIGGERS))
     p.add_argument("--rate", type=float, default=0.10,
                    help="fraction of each target class that is poison afterwards (default 0.10)")
@@ -116,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scan", help="train, extract activations and detect poison",
                        epilog=_SCAN_EXAMPLE, allow_abbrev=False,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("data", help="builtin name (mnist) or .npz file")
+    s.add_argument("data", help=DATA_HELP)
     s.add_argument("--out", required=True, help="output folder (report.json, flagged.csv, model)")
     s.add_argument("--model", help="scan this .safetensors model instead of training one")
     s.add_argument("--arch", choices=list(ARCHITECTURES), help="default: from the input shape")
@@ -153,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("repair", help="relabel or remove the flagged samples and repair the model",
                        epilog=_REPAIR_EXAMPLE, allow_abbrev=False,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("data", help="the dataset that was scanned (builtin name or .npz)")
+    r.add_argument("data", help="the dataset that was scanned: " + DATA_HELP)
     r.add_argument("--scan", required=True, help="output folder of 'poisonscan scan'")
     r.add_argument("--out", required=True, help="output folder (repair.json, model.safetensors)")
     r.add_argument("--mode", default="relabel", choices=["relabel", "remove"])
