@@ -152,6 +152,34 @@ def test_bad_input_one_line_exit_2(case: str, match: str, tmp_path: Path,
     assert not (tmp_path / "out" / "report.json").exists()
 
 
+@pytest.mark.parametrize("command", ["scan", "demo", "reproduce", "poison", "repair"])
+def test_bad_output_path_one_line_exit_2(command: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """An --out that cannot be used fails before any work, and nothing is overwritten."""
+    a_file = tmp_path / "taken"
+    a_file.write_text("the user's file")
+    a_folder = tmp_path / "taken.npz"
+    a_folder.mkdir()
+    scan_dir = tmp_path / "scan"
+    args = {"scan": ["scan", "data.npz", "--out", a_file],
+            "demo": ["demo", "--out", a_file],
+            "reproduce": ["reproduce", "text", "--out", a_file],
+            "poison": ["poison", "--data", "mnist-sample", "--out", a_folder],
+            "repair": ["repair", "data.npz", "--scan", scan_dir, "--out", scan_dir]}[command]
+    if command == "repair":  # a scan folder that read_scan accepts, then --out == --scan
+        x, y = _images()
+        data = _bad(tmp_path, x=x, y=y)
+        assert run(["scan", data, "--out", scan_dir, *FAST], capsys)[0] == 0
+        args[1] = data
+        before = (scan_dir / "model.safetensors").read_bytes()
+    code, _, err = run(args, capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert ("--out must differ from --scan" if command == "repair" else "--out") in err
+    assert a_file.read_text() == "the user's file" and a_folder.is_dir()
+    if command == "repair":
+        assert (scan_dir / "model.safetensors").read_bytes() == before
+
+
 def test_missing_builtin_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["scan", "mnist", "--data-dir", tmp_path, "--out", tmp_path / "o"], capsys)
     assert code == 2 and "train-images-idx3-ubyte.gz" in err and err.count("\n") == 1

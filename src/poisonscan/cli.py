@@ -197,10 +197,25 @@ def _train_params(config: TrainConfig, arch: str, model: str | None) -> dict[str
     return {**dataclasses.asdict(config), "arch": arch, "pretrained_model": model}
 
 
+def _out_folder(path: str | Path) -> Path:
+    """Check (and create) the output folder before any long work starts."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(path)!r} is a file; name a folder (created if missing).")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {str(path)!r}: "
+                         f"{exc.strerror or exc}.") from None
+    return out
+
+
 def _cmd_poison(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".npz":
         raise InputError(f"--out must name an .npz file; got {args.out!r}.")
+    if out.is_dir():
+        raise InputError(f"--out {args.out!r} is a folder; name an .npz file.")
     if Path(args.data).exists() and out.resolve() == Path(args.data).resolve():
         raise InputError("--out must differ from the input file (inputs are never modified).")
     data = load_dataset(args.data, args.data_dir)
@@ -221,6 +236,7 @@ def _cmd_poison(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
+    _out_folder(args.out)
     detector = ActivationClustering(
         reduce=args.reduce, n_components=args.n_components, n_clusters=args.n_clusters,
         n_init=args.n_init, analysis=args.analysis, reclassification_threshold=args.reclassification_threshold,
@@ -250,6 +266,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 def _cmd_repair(args: argparse.Namespace) -> int:
     scanned = read_scan(args.scan)
+    if Path(args.out).resolve() == Path(args.scan).resolve():
+        raise InputError("--out must differ from --scan: the repair would overwrite the "
+                         "scanned model.")
+    _out_folder(args.out)
     data = load_dataset(args.data, args.data_dir)
     if len(data.y) != scanned.report["input"]["n_samples"]:
         raise InputError(f"{args.data} has {len(data.y)} samples but the scan in {args.scan} "
@@ -284,6 +304,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
+    _out_folder(args.out)
     result = run_experiment(args.name, args.data_dir, args.out, seed=args.seed,
                             progress=not args.quiet)
     if not args.quiet:
@@ -294,6 +315,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The README's main job: the pattern attack on 4,000 real MNIST digits, then a scan."""
+    _out_folder(args.out)
     start = time.perf_counter()
     clean = load_dataset("mnist-sample")
     data = poison_dataset(clean, get_trigger("pattern"), parse_mapping("all-to-next", 10),
