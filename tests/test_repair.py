@@ -12,7 +12,7 @@ from conftest import make_blob_images
 from poisonscan import TrainConfig, scan
 from poisonscan.attacks import pattern, poison_dataset
 from poisonscan.cli import main
-from poisonscan.data import save_dataset
+from poisonscan.data import load_dataset, save_dataset
 from poisonscan.detect import ActivationClustering
 from poisonscan.errors import InputError
 from poisonscan.repair import corrected_labels, repair
@@ -90,3 +90,11 @@ def test_repair_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["repair", str(other), "--scan", str(tmp_path / "s"), "--out",
                  str(tmp_path / "y")]) == 2
     assert "repair the same data" in capsys.readouterr().err
+    # same length, other labels: caught by the fingerprint in report.json
+    shuffled = tmp_path / "shuffled.npz"
+    data = load_dataset(str(path))
+    save_dataset(shuffled, data.replace(y=np.roll(data.y, 1)))
+    assert main(["repair", str(shuffled), "--scan", str(tmp_path / "s"), "--out",
+                 str(tmp_path / "z")]) == 2
+    assert "is not the data scanned" in capsys.readouterr().err
+    assert not (tmp_path / "z" / "model.safetensors").exists()

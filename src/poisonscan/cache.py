@@ -38,7 +38,7 @@ from .errors import InputError
 from .train import to_tensor
 
 __all__ = ["ACTIVATIONS_FILE", "SIDECAR_FILE", "CachedActivations", "activation_key",
-           "cached_activations"]
+           "cached_activations", "data_fingerprint"]
 
 ACTIVATIONS_FILE = "activations.npy"
 SIDECAR_FILE = "activations.json"
@@ -109,6 +109,18 @@ def activation_key(model: nn.Module, x: np.ndarray, *, layer: str | None = None,
         h.update(json.dumps([key, list(t.shape), str(t.dtype)]).encode())
         h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
     _hash_array(h, np.asarray(x) if not isinstance(x, np.ndarray) else x)
+    return h.hexdigest()
+
+
+def data_fingerprint(x: np.ndarray, y: np.ndarray) -> str:
+    """Hex SHA-256 of the samples (N, ...) and labels (N,): shapes, dtypes and bytes.
+
+    ``report.json`` records it (``input.sha256``), so ``poisonscan repair`` can check that it
+    repairs the data that was scanned.
+    """
+    h = hashlib.sha256()
+    _hash_array(h, np.asarray(x))
+    _hash_array(h, np.asarray(y))
     return h.hexdigest()
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from ._validation import suggest
 from .attacks import TRIGGERS, get_trigger, parse_mapping, poison_dataset
+from .cache import data_fingerprint
 from .data import load_dataset, save_dataset
 from .data.builtin import BUILTIN_DATASETS
 from .detect import ANALYSES, REDUCERS, ActivationClustering
@@ -274,6 +275,10 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     if len(data.y) != scanned.report["input"]["n_samples"]:
         raise InputError(f"{args.data} has {len(data.y)} samples but the scan in {args.scan} "
                          f"covered {scanned.report['input']['n_samples']}: repair the same data.")
+    scanned_sha = scanned.report["input"].get("sha256")  # older reports lack it
+    if scanned_sha and scanned_sha != data_fingerprint(data.x, data.y):
+        raise InputError(f"{args.data} is not the data scanned in {args.scan} (its samples or "
+                         "labels differ; report.json input.sha256): repair the same data.")
     train = scanned.report["parameters"]["train"]
     scan_config = TrainConfig(epochs=train["epochs"], batch_size=train["batch_size"],
                               lr=train["lr"], seed=args.seed,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._io import write_json, write_text
+from ..cache import data_fingerprint
 from ..data.dataset import Dataset
 from ..models.io import save_model
 from ..pipeline import ScanResult
@@ -46,7 +47,8 @@ def build_report(result: ScanResult, data: Dataset, *, source: str,
     report: dict[str, Any] = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "input": {"source": source, "n_samples": int(len(data.y)),
-                  "sample_shape": list(data.x.shape[1:]), "n_classes": data.n_classes},
+                  "sample_shape": list(data.x.shape[1:]), "n_classes": data.n_classes,
+                  "sha256": data_fingerprint(data.x, data.y)},
         "summary": {"n_flagged": det["n_flagged"],
                     "poisoned_classes": det["poisoned_classes"],
                     "clean_classes": [c["label"] for c in det["classes"]
