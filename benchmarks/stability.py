@@ -19,7 +19,6 @@ the same clusters as the committed reports). Writes ``benchmarks/results/stabili
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from poisonscan.attacks import get_trigger, poison_dataset
 from poisonscan.data.builtin import load_gtsrb
 from poisonscan.detect.cluster import screen_restarts
 from poisonscan.experiments.signs import SPEED_LIMIT_60, STICKER, STOP
-from poisonscan.models.io import load_model
+from poisonscan.scan_io import read_scan
 
 
 def bootstrap_stability(x: np.ndarray, members: np.ndarray, *, resamples: int = 20,
@@ -65,10 +64,9 @@ def main() -> None:
         run_dir = Path(args.results_dir) / f"scan-{rate:.2f}"
         data = poison_dataset(clean, get_trigger("patch", **STICKER), [(STOP, SPEED_LIMIT_60)],
                               rate=rate, seed=0)
-        model, _ = load_model(run_dir / "model.safetensors")
-        acts = extract_activations(model, data.x)
-        flagged = {c["label"] for c in json.loads((run_dir / "report.json").read_text())
-                   ["classes"] if c["verdict"] == "poisoned"}
+        scanned = read_scan(run_dir)
+        acts = extract_activations(scanned.model, data.x)
+        flagged = set(scanned.report["summary"]["poisoned_classes"])
         det = ActivationClustering(random_state=0, analysis="relative-size")
         det.fit_detect(acts, data.y)
         start, classes = time.perf_counter(), []

@@ -270,7 +270,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     if Path(args.out).resolve() == Path(args.scan).resolve():
         raise InputError("--out must differ from --scan: the repair would overwrite the "
                          "scanned model.")
-    _out_folder(args.out)
+    out = _out_folder(args.out)
     data = load_dataset(args.data, args.data_dir)
     if len(data.y) != scanned.report["input"]["n_samples"]:
         raise InputError(f"{args.data} has {len(data.y)} samples but the scan in {args.scan} "
@@ -289,7 +289,6 @@ def _cmd_repair(args: argparse.Namespace) -> int:
                     mode=args.mode, config=dataclasses.replace(scan_config, epochs=epochs),
                     scratch_config=None if args.no_scratch else scan_config,
                     replay=args.replay, progress=not args.quiet)
-    out = Path(args.out)
     save_model(out / "model.safetensors", result.model, scanned.spec)
     summary = {"data": str(args.data), "scan": str(args.scan), "epochs": epochs,
                "replay": args.replay, **result.to_dict()}
