@@ -180,6 +180,19 @@ def test_bad_output_path_one_line_exit_2(command: str, tmp_path: Path,
         assert (scan_dir / "model.safetensors").read_bytes() == before
 
 
+def test_failed_command_leaves_no_empty_output_folder(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The folders --out made are removed again if the command fails; existing ones stay."""
+    created = tmp_path / "new" / "deeper"
+    code, _, err = run(["scan", tmp_path / "missing.npz", "--out", created], capsys)
+    assert code == 2 and "not found" in err
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    code, _, _ = run(["scan", tmp_path / "missing.npz", "--out", existing], capsys)
+    assert code == 2 and existing.is_dir()
+
+
 def test_missing_builtin_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["scan", "mnist", "--data-dir", tmp_path, "--out", tmp_path / "o"], capsys)
     assert code == 2 and "train-images-idx3-ubyte.gz" in err and err.count("\n") == 1

@@ -198,17 +198,32 @@ def _train_params(config: TrainConfig, arch: str, model: str | None) -> dict[str
     return {**dataclasses.asdict(config), "arch": arch, "pretrained_model": model}
 
 
-def _out_folder(path: str | Path) -> Path:
-    """Check (and create) the output folder before any long work starts."""
-    out = Path(path)
+def _out_folder(args: argparse.Namespace) -> Path:
+    """Check (and create) ``args.out`` before any long work starts.
+
+    The folders created here are listed in ``args.created_folders`` so that ``main`` can remove
+    them again, if they are still empty, when the command fails.
+    """
+    out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(path)!r} is a file; name a folder (created if missing).")
+        raise InputError(f"--out {str(args.out)!r} is a file; name a folder (created if missing).")
+    missing = [p for p in (out, *out.parents) if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the output folder {str(path)!r}: "
+        raise InputError(f"cannot create the output folder {str(args.out)!r}: "
                          f"{exc.strerror or exc}.") from None
+    args.created_folders = missing  # deepest first
     return out
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    """Remove the folders a failed command created, deepest first, if they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()  # fails on a folder that holds anything: nothing is ever lost
+        except OSError:
+            return
 
 
 def _cmd_poison(args: argparse.Namespace) -> int:
@@ -237,7 +252,7 @@ def _cmd_poison(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    _out_folder(args.out)
+    _out_folder(args)
     detector = ActivationClustering(
         reduce=args.reduce, n_components=args.n_components, n_clusters=args.n_clusters,
         n_init=args.n_init, analysis=args.analysis, reclassification_threshold=args.reclassification_threshold,
@@ -270,7 +285,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     if Path(args.out).resolve() == Path(args.scan).resolve():
         raise InputError("--out must differ from --scan: the repair would overwrite the "
                          "scanned model.")
-    out = _out_folder(args.out)
+    out = _out_folder(args)
     data = load_dataset(args.data, args.data_dir)
     if len(data.y) != scanned.report["input"]["n_samples"]:
         raise InputError(f"{args.data} has {len(data.y)} samples but the scan in {args.scan} "
@@ -308,7 +323,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    _out_folder(args.out)
+    _out_folder(args)
     result = run_experiment(args.name, args.data_dir, args.out, seed=args.seed,
                             progress=not args.quiet)
     if not args.quiet:
@@ -319,7 +334,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The README's main job: the pattern attack on 4,000 real MNIST digits, then a scan."""
-    _out_folder(args.out)
+    _out_folder(args)
     start = time.perf_counter()
     clean = load_dataset("mnist-sample")
     data = poison_dataset(clean, get_trigger("pattern"), parse_mapping("all-to-next", 10),
@@ -414,6 +429,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         print(_unknown_options(parser, args.command, extra), file=sys.stderr)
         return 2
+    code = _run(args)
+    if code != 0:  # a failed command leaves no empty output folder behind
+        _remove_empty(getattr(args, "created_folders", ()))
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; report a failure in one line and return the exit code."""
     try:
         return args.func(args)
     except InputError as exc:
