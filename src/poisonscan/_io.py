@@ -63,7 +63,8 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=False) + "\n")
 
 
-def save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], compress: bool = True) -> None:
+def save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray],
+             compress: bool = True) -> None:
     """Save arrays to an ``.npz`` file atomically (``np.savez_compressed`` by default)."""
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from ._validation import suggest
+from ._cliutil import (floats, ints, load_config, out_folder, remove_empty, subparser,
+                       unknown_options)
+from ._io import write_json
 from .attacks import TRIGGERS, get_trigger, parse_mapping, poison_dataset
 from .cache import data_fingerprint
 from .data import load_dataset, save_dataset
@@ -24,7 +26,6 @@ from .errors import InputError
 from .experiments import EXPERIMENTS, run_experiment
 from .models import ARCHITECTURES, load_model
 from .pipeline import scan
-from ._io import write_json
 from .models.io import save_model
 from .repair import DEFAULT_REPLAY, repair
 from .report import format_repair, format_summary, write_scan
@@ -63,20 +64,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu",
                    help="where training runs: cpu (default), cuda, cuda:1, ...")
@@ -111,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output .npz file")
     p.add_argument("--patch-size", type=int, default=4, help="patch: side in pixels")
-    p.add_argument("--patch-position", type=_ints, help="patch: top-left ROW,COL")
-    p.add_argument("--patch-color", type=_floats, default=(1.0, 1.0, 0.0),
+    p.add_argument("--patch-position", type=ints, help="patch: top-left ROW,COL")
+    p.add_argument("--patch-color", type=floats, default=(1.0, 1.0, 0.0),
                    help="patch: R,G,B in [0,1] (default yellow)")
     p.add_argument("--blend-alpha", type=float, default=0.1, help="blend: weight of the noise")
     _add_common(p)
@@ -198,34 +185,6 @@ def _train_params(config: TrainConfig, arch: str, model: str | None) -> dict[str
     return {**dataclasses.asdict(config), "arch": arch, "pretrained_model": model}
 
 
-def _out_folder(args: argparse.Namespace) -> Path:
-    """Check (and create) ``args.out`` before any long work starts.
-
-    The folders created here are listed in ``args.created_folders`` so that ``main`` can remove
-    them again, if they are still empty, when the command fails.
-    """
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(args.out)!r} is a file; name a folder (created if missing).")
-    missing = [p for p in (out, *out.parents) if not p.exists()]
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the output folder {str(args.out)!r}: "
-                         f"{exc.strerror or exc}.") from None
-    args.created_folders = missing  # deepest first
-    return out
-
-
-def _remove_empty(folders: Sequence[Path]) -> None:
-    """Remove the folders a failed command created, deepest first, if they are still empty."""
-    for folder in folders:
-        try:
-            folder.rmdir()  # fails on a folder that holds anything: nothing is ever lost
-        except OSError:
-            return
-
-
 def _cmd_poison(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".npz":
@@ -252,10 +211,11 @@ def _cmd_poison(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    _out_folder(args)
+    out_folder(args)
     detector = ActivationClustering(
         reduce=args.reduce, n_components=args.n_components, n_clusters=args.n_clusters,
-        n_init=args.n_init, analysis=args.analysis, reclassification_threshold=args.reclassification_threshold,
+        n_init=args.n_init, analysis=args.analysis,
+        reclassification_threshold=args.reclassification_threshold,
         size_threshold=args.size_threshold, silhouette_threshold=args.silhouette_threshold,
         distance_threshold=args.distance_threshold, segment_by=args.segment_by,
         random_state=args.seed)
@@ -285,7 +245,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     if Path(args.out).resolve() == Path(args.scan).resolve():
         raise InputError("--out must differ from --scan: the repair would overwrite the "
                          "scanned model.")
-    out = _out_folder(args)
+    out = out_folder(args)
     data = load_dataset(args.data, args.data_dir)
     if len(data.y) != scanned.report["input"]["n_samples"]:
         raise InputError(f"{args.data} has {len(data.y)} samples but the scan in {args.scan} "
@@ -323,7 +283,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    _out_folder(args)
+    out_folder(args)
     result = run_experiment(args.name, args.data_dir, args.out, seed=args.seed,
                             progress=not args.quiet)
     if not args.quiet:
@@ -334,7 +294,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     """The README's main job: the pattern attack on 4,000 real MNIST digits, then a scan."""
-    _out_folder(args)
+    out_folder(args)
     start = time.perf_counter()
     clean = load_dataset("mnist-sample")
     data = poison_dataset(clean, get_trigger("pattern"), parse_mapping("all-to-next", 10),
@@ -358,62 +318,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unknown_options(parser: argparse.ArgumentParser, command: str | None,
-                     extra: list[str]) -> str:
-    target = _subparser(parser, command) if command else parser
-    valid = [o for a in target._actions for o in a.option_strings]
-    first = next((e for e in extra if e.startswith("-")), extra[0])
-    return (f"{target.prog}: error: unrecognized arguments: {' '.join(extra)}."
-            + suggest(first.split("=")[0], valid) + f" (see '{target.prog} --help')")
-
-
-def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return sub.choices[command]
-
-
-def load_config(path: str, command: str, sub: argparse.ArgumentParser) -> dict[str, object]:
-    """Option values from a TOML file, checked against ``command``'s options.
-
-    Top-level keys and the keys of a ``[command]`` table apply to ``command`` (the table wins);
-    tables of other commands are ignored. Keys are long option names without ``--``
-    (``n-components`` or ``n_components``); an unknown key fails with a suggestion. Positional
-    arguments (the data) stay on the command line.
-    """
-    try:
-        import tomllib  # noqa: PLC0415  (Python 3.11+)
-    except ImportError:  # pragma: no cover
-        raise InputError("--config needs Python 3.11 or newer (tomllib).") from None
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"config file not found: {path}") from None
-    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not a valid TOML file ({exc}).") from None
-    commands = {"poison", "scan", "repair", "reproduce", "demo"}
-    options = {a.dest: a for a in sub._actions if a.option_strings and a.dest != "help"}
-    values: dict[str, object] = {}
-    for scope in (raw, raw.get(command, {})):
-        for key, value in scope.items():
-            if key in commands and isinstance(value, dict):
-                continue
-            dest = key.replace("-", "_")
-            if dest not in options or dest == "config":
-                raise InputError(f"{path}: unknown option {key!r} for '{command}'."
-                                 + suggest(dest.replace("_", "-"),
-                                           [o.replace("_", "-") for o in options]))
-            values[dest] = value
-    return values
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
         if getattr(args, "config", None):
-            sub = _subparser(parser, args.command)
+            sub = subparser(parser, args.command)
             try:
                 values = load_config(args.config, args.command, sub)
             except InputError as exc:
@@ -427,11 +338,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed its one-line message or --help
         return int(exc.code or 0)
     if extra:
-        print(_unknown_options(parser, args.command, extra), file=sys.stderr)
+        print(unknown_options(parser, args.command, extra), file=sys.stderr)
         return 2
     code = _run(args)
     if code != 0:  # a failed command leaves no empty output folder behind
-        _remove_empty(getattr(args, "created_folders", ()))
+        remove_empty(getattr(args, "created_folders", ()))
     return code
 
 

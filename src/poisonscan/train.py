@@ -149,7 +149,8 @@ def predict(model: nn.Module, x: np.ndarray, *, batch_size: int = 1024) -> np.nd
     model.eval()
     out = np.empty(len(x), dtype=np.int64)
     for start in range(0, len(x), batch_size):
-        out[start:start + batch_size] = model(to_tensor(x[start:start + batch_size])).argmax(1).numpy()
+        batch = to_tensor(x[start:start + batch_size])
+        out[start:start + batch_size] = model(batch).argmax(1).numpy()
     return out
 
 

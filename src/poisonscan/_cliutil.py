@@ -1,0 +1,111 @@
+"""Helpers of the command line that are not commands: argument types, the output folder, and
+option values from a TOML file (``--config``)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._validation import suggest
+from .errors import InputError
+
+__all__ = ["floats", "ints", "load_config", "out_folder", "remove_empty", "subparser",
+           "unknown_options"]
+
+
+def ints(text: str) -> tuple[int, ...]:
+    """argparse type: ``"3,4"`` -> ``(3, 4)``."""
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+
+
+def floats(text: str) -> tuple[float, ...]:
+    """argparse type: ``"1,0.5,0"`` -> ``(1.0, 0.5, 0.0)``."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}") from None
+
+
+def out_folder(args: argparse.Namespace) -> Path:
+    """Check (and create) ``args.out`` before any long work starts.
+
+    The folders created here are listed in ``args.created_folders`` so that ``main`` can remove
+    them again, if they are still empty, when the command fails.
+    """
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(args.out)!r} is a file; name a folder (created if missing).")
+    missing = [p for p in (out, *out.parents) if not p.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {str(args.out)!r}: "
+                         f"{exc.strerror or exc}.") from None
+    args.created_folders = missing  # deepest first
+    return out
+
+
+def remove_empty(folders: Sequence[Path]) -> None:
+    """Remove the folders a failed command created, deepest first, if they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()  # fails on a folder that holds anything: nothing is ever lost
+        except OSError:
+            return
+
+
+def unknown_options(parser: argparse.ArgumentParser, command: str | None,
+                    extra: list[str]) -> str:
+    """The one-line error for unrecognised options, with the nearest valid one suggested."""
+    target = subparser(parser, command) if command else parser
+    valid = [o for a in target._actions for o in a.option_strings]
+    first = next((e for e in extra if e.startswith("-")), extra[0])
+    return (f"{target.prog}: error: unrecognized arguments: {' '.join(extra)}."
+            + suggest(first.split("=")[0], valid) + f" (see '{target.prog} --help')")
+
+
+def subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of one command (``scan``, ``repair``, ...)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]
+
+
+def load_config(path: str, command: str, sub: argparse.ArgumentParser) -> dict[str, object]:
+    """Option values from a TOML file, checked against ``command``'s options.
+
+    Top-level keys and the keys of a ``[command]`` table apply to ``command`` (the table wins);
+    tables of other commands are ignored. Keys are long option names without ``--``
+    (``n-components`` or ``n_components``); an unknown key fails with a suggestion. Positional
+    arguments (the data) stay on the command line.
+    """
+    try:
+        import tomllib  # noqa: PLC0415  (Python 3.11+)
+    except ImportError:  # pragma: no cover
+        raise InputError("--config needs Python 3.11 or newer (tomllib).") from None
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"config file not found: {path}") from None
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not a valid TOML file ({exc}).") from None
+    commands = {"poison", "scan", "repair", "reproduce", "demo"}
+    options = {a.dest: a for a in sub._actions if a.option_strings and a.dest != "help"}
+    values: dict[str, object] = {}
+    for scope in (raw, raw.get(command, {})):
+        for key, value in scope.items():
+            if key in commands and isinstance(value, dict):
+                continue
+            dest = key.replace("-", "_")
+            if dest not in options or dest == "config":
+                raise InputError(f"{path}: unknown option {key!r} for '{command}'."
+                                 + suggest(dest.replace("_", "-"),
+                                           [o.replace("_", "-") for o in options]))
+            values[dest] = value
+    return values
