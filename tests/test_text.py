@@ -135,6 +135,7 @@ def test_load_csv_string_labels_in_file_order(tmp_path: Path) -> None:
                                           ["2", "dull and slow", "neg"], ["3", "a joy", "pos"]])
     d = load_text_csv(path)
     assert d.y.tolist() == [1, 0, 1]  # neg -> 0, pos -> 1 (alphabetical); rows in file order
+    assert d.class_names.tolist() == ["neg", "pos"]
     assert d.raw_text.tolist() == ["Great, fun film", "dull and slow", "a joy"]
     assert d.x_test is None and d.name == "r"
     assert d.vocab[d.x[0, :4]].tolist() == ["great", ",", "fun", "film"]

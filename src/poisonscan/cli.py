@@ -35,8 +35,9 @@ from .train import TrainConfig
 
 __all__ = ["main", "build_parser"]
 
-DATA_HELP = (f"a builtin dataset ({', '.join(BUILTIN_DATASETS)}), an .npz file, or a UTF-8 "
-             ".csv/.tsv text file with columns text,label")
+DATA_HELP = (f"a builtin dataset ({', '.join(BUILTIN_DATASETS)}), an .npz file, a UTF-8 "
+             ".csv/.tsv text file with columns text,label, or a folder of images with one "
+             "subfolder per class")
 
 _POISON_EXAMPLE = """example:
   poisonscan poison --data mnist --data-dir ../shared/datasets --attack pattern \\
@@ -69,6 +70,12 @@ def _add_device(p: argparse.ArgumentParser) -> None:
                    help="where training runs: cpu (default), cuda, cuda:1, ...")
 
 
+def _add_image_size(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image-size", type=ints, metavar="H,W",
+                   help="resize the images of an image folder to H,W pixels (needed when their "
+                        "sizes differ)")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE.toml",
                    help="TOML file of option values (keys as the long options without '--', "
@@ -90,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_POISON_EXAMPLE, allow_abbrev=False,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help=DATA_HELP)
+    _add_image_size(p)
     p.add_argument("--attack", default="pattern", choices=list(TRIGGERS))
     p.add_argument("--rate", type=float, default=0.10,
                    help="fraction of each target class that is poison afterwards (default 0.10)")
@@ -109,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_SCAN_EXAMPLE, allow_abbrev=False,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("data", help=DATA_HELP)
+    _add_image_size(s)
     s.add_argument("--out", required=True, help="output folder (report.json, flagged.csv, model)")
     s.add_argument("--model", help="scan this .safetensors model instead of training one")
     s.add_argument("--arch", choices=list(ARCHITECTURES), help="default: from the input shape")
@@ -146,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_REPAIR_EXAMPLE, allow_abbrev=False,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("data", help="the dataset that was scanned: " + DATA_HELP)
+    r.add_argument("--image-size", type=ints, metavar="H,W",
+                   help="as given to the scan (default: the scan's --image-size)")
     r.add_argument("--scan", required=True, help="output folder of 'poisonscan scan'")
     r.add_argument("--out", required=True, help="output folder (repair.json, model.safetensors)")
     r.add_argument("--mode", default="relabel", choices=["relabel", "remove"])
@@ -193,7 +204,7 @@ def _cmd_poison(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out!r} is a folder; name an .npz file.")
     if Path(args.data).exists() and out.resolve() == Path(args.data).resolve():
         raise InputError("--out must differ from the input file (inputs are never modified).")
-    data = load_dataset(args.data, args.data_dir)
+    data = load_dataset(args.data, args.data_dir, image_size=args.image_size)
     options: dict[str, object] = {}
     if args.attack == "patch":
         options = {"size": args.patch_size, "position": args.patch_position,
@@ -225,14 +236,14 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if args.model:
         model, spec = load_model(args.model)
     start = time.perf_counter()
-    data = load_dataset(args.data, args.data_dir)
+    data = load_dataset(args.data, args.data_dir, image_size=args.image_size)
     load_s = time.perf_counter() - start
     cache = {} if args.cache == "off" else {"cache_dir": args.out, "cache_dtype": args.cache}
     result = scan(data, detector=detector, train_config=config, arch=args.arch, model=model,
                   spec=spec, layer=args.layer, progress=not args.quiet, **cache)
     result.timings = {"load": load_s, **result.timings}
     params = {"train": _train_params(config, result.spec.arch, args.model),
-              "config_file": args.config}
+              "config_file": args.config, "image_size": args.image_size}
     report = write_scan(args.out, result, data, source=str(args.data), parameters=params)
     if not args.quiet:
         print(format_summary(report))
@@ -246,7 +257,9 @@ def _cmd_repair(args: argparse.Namespace) -> int:
         raise InputError("--out must differ from --scan: the repair would overwrite the "
                          "scanned model.")
     out = out_folder(args)
-    data = load_dataset(args.data, args.data_dir)
+    image_size = args.image_size or scanned.report["parameters"].get("image_size")
+    data = load_dataset(args.data, args.data_dir,
+                        image_size=tuple(image_size) if image_size else None)
     if len(data.y) != scanned.report["input"]["n_samples"]:
         raise InputError(f"{args.data} has {len(data.y)} samples but the scan in {args.scan} "
                          f"covered {scanned.report['input']['n_samples']}: repair the same data.")

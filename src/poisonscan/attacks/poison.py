@@ -77,7 +77,8 @@ def poison_dataset(
     Returns
     -------
     Dataset
-        ``x``/``y`` with the poison appended (text: ``raw_text`` too, with the phrase inserted),
+        ``x``/``y`` with the poison appended (text: ``raw_text`` too, with the phrase inserted;
+        image folders: ``files`` too, each copy named after its original),
         ``is_poison`` and ``source`` (true labels) filled;
         when ``data`` has a test set, ``x_test_poison``/``y_test_poison``/``source_test_poison``
         hold every source-class test image with the trigger and its target label.
@@ -117,6 +118,9 @@ def poison_dataset(
         raw = (trigger.apply_text(data.raw_text[idx], data.x[idx])
                if hasattr(trigger, "apply_text") else data.raw_text[idx])
         fields["raw_text"] = np.concatenate([data.raw_text, raw])
+    if data.files is not None:  # the copies have no file of their own: name their original
+        fields["files"] = np.concatenate([data.files,
+                                          np.char.add("poisoned copy of ", data.files[idx])])
     if data.x_test is not None and data.y_test is not None and rate > 0:
         test_idx = np.concatenate([np.flatnonzero(data.y_test == s) for s, _ in mapping])
         test_target = np.concatenate([np.full(np.sum(data.y_test == s), t) for s, t in mapping])

@@ -17,6 +17,7 @@ import numpy as np
 from .._validation import suggest
 from ..errors import InputError
 from .dataset import Dataset, load_npz
+from .images import load_image_folder
 from .text import load_rt_polarity, load_text_csv
 
 __all__ = ["BUILTIN_DATASETS", "load_dataset", "load_gtsrb", "load_mnist", "load_mnist_sample",
@@ -126,27 +127,36 @@ BUILTIN_DATASETS: dict[str, Callable[[str | os.PathLike[str] | None], Dataset]] 
 }
 
 
-def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None) -> Dataset:
-    """Load a builtin dataset by name or a dataset file by path.
+def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
+                 *, image_size: tuple[int, int] | None = None) -> Dataset:
+    """Load a builtin dataset by name, or a dataset file or folder by path.
 
     Parameters
     ----------
     spec
         A builtin name (``"mnist"``, ``"mnist-sample"``, ...), the path of an ``.npz`` file,
-        or of a UTF-8 ``.csv``/``.tsv`` text file with columns ``text`` and ``label`` (see
-        :func:`poisonscan.data.text.load_text_csv`).
+        of a UTF-8 ``.csv``/``.tsv`` text file with columns ``text`` and ``label`` (see
+        :func:`poisonscan.data.text.load_text_csv`), or of a folder of images with one
+        subfolder per class (see :func:`poisonscan.data.images.load_image_folder`).
     data_dir
         Folder holding the builtin datasets (default ``$POISONSCAN_DATA``).
+    image_size
+        ``(height, width)`` to resize the images of an image folder to; other inputs refuse it.
     """
-    spec_str = str(spec)
+    spec_str = str(spec)  # a builtin name wins over a same-named folder: write ./mnist for that
+    path = Path(spec_str)
+    if image_size is not None and (spec_str in BUILTIN_DATASETS or not path.is_dir()):
+        raise InputError("--image-size applies to a folder of images only; "
+                         f"{spec_str!r} is not one.")
     if spec_str in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[spec_str](data_dir)
-    path = Path(spec_str)
+    if path.is_dir():
+        return load_image_folder(path, image_size=image_size)
     if path.suffix.lower() in (".csv", ".tsv"):
         return load_text_csv(path)
     if path.suffix.lower() == ".npz" or path.exists():
         return load_npz(path)
     raise InputError(f"unknown dataset {spec_str!r}: expected a builtin name "
-                     f"({', '.join(BUILTIN_DATASETS)}), an .npz file path or a .csv/.tsv text "
-                     "file path."
+                     f"({', '.join(BUILTIN_DATASETS)}), an .npz file, a .csv/.tsv text file or "
+                     "a folder of images (one subfolder per class)."
                      + suggest(spec_str, BUILTIN_DATASETS))

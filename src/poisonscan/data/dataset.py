@@ -18,6 +18,8 @@ key                   shape           meaning
                                       ``x``, ``x_test``, ``x_test_poison`` then hold (N, L)
                                       integer token ids in [0, V)
 ``raw_text``          (N,) str        original sentence of each training sample (text only)
+``files``             (N,) str        file each training sample was read from (image folders)
+``class_names``       (K,) str        name of each class label 0..K-1
 ====================  ==============  ==================================================
 """
 
@@ -37,7 +39,7 @@ from ..errors import InputError
 __all__ = ["Dataset", "load_npz", "save_dataset", "check_labels", "check_features"]
 
 _OPTIONAL = ("is_poison", "source", "x_test", "y_test", "x_test_poison", "y_test_poison",
-             "source_test_poison", "vocab", "raw_text")
+             "source_test_poison", "vocab", "raw_text", "files", "class_names")
 _SPECIAL_TOKENS = ("<pad>", "<unk>")
 
 
@@ -56,6 +58,8 @@ class Dataset:
     source_test_poison: np.ndarray | None = None
     vocab: np.ndarray | None = None
     raw_text: np.ndarray | None = None
+    files: np.ndarray | None = None
+    class_names: np.ndarray | None = None
     name: str = "dataset"
 
     def __post_init__(self) -> None:
@@ -94,11 +98,18 @@ class Dataset:
                     if getattr(self, key).dtype.kind == "u":  # unsigned ids: int64 for torch
                         object.__setattr__(self, key, getattr(self, key).astype(np.int64))
         if self.raw_text is not None:
-            rt = np.asarray(self.raw_text)
-            if rt.shape != (n,) or rt.dtype.kind != "U":
-                raise InputError(f"raw_text must be a unicode string array of shape ({n},) (one "
-                                 f"sentence per training sample); got {rt.dtype} {rt.shape}.")
-            object.__setattr__(self, "raw_text", rt)
+            object.__setattr__(self, "raw_text", _check_strings(
+                "raw_text", self.raw_text, n, "one sentence per training sample"))
+        if self.files is not None:
+            object.__setattr__(self, "files", _check_strings("files", self.files, n,
+                                                             "one file name per training sample"))
+        if self.class_names is not None:
+            names = _check_strings("class_names", self.class_names, len(self.class_names),
+                                   "one name per class")
+            if len(names) < self.n_classes:
+                raise InputError(f"class_names has {len(names)} names but the labels go up to "
+                                 f"{self.n_classes - 1}; expected one name per class.")
+            object.__setattr__(self, "class_names", names)
 
     @property
     def n_classes(self) -> int:
@@ -169,6 +180,14 @@ def check_features(name: str, x: object) -> np.ndarray:
     elif x.dtype.kind not in "uif":
         raise InputError(f"{name} must be numeric; got dtype {x.dtype}.")
     return x
+
+
+def _check_strings(name: str, values: object, n: int, meaning: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.shape != (n,) or arr.dtype.kind != "U":
+        raise InputError(f"{name} must be a unicode string array of shape ({n},) ({meaning}); "
+                         f"got {arr.dtype} {arr.shape}.")
+    return arr
 
 
 def _check_vocab(vocab: object) -> np.ndarray:

@@ -16,7 +16,8 @@ Conventions
   longer sentences are truncated at the end, shorter ones padded with 0.
 * **CSV/TSV labels**: if every label is an integer (``"1"``, ``"1.0"``), the integers are the
   classes (negative integers are mapped to 0..K-1 in increasing order); otherwise the distinct
-  label strings are mapped to 0..K-1 in alphabetical order (``neg`` -> 0, ``pos`` -> 1).
+  label strings are mapped to 0..K-1 in alphabetical order (``neg`` -> 0, ``pos`` -> 1) and
+  kept as the dataset's ``class_names`` (shown in the report and ``flagged.csv``).
 * **CSV/TSV split**: by default every row is a training sample, in file order (sample ``i`` is
   data row ``i``), so that the whole file is scanned; ``test_fraction`` > 0 holds out a seeded
   stratified test set instead (for evaluation).
@@ -192,8 +193,11 @@ def _delimiter(path: Path, text: str) -> str:
         return "\t" if "\t" in text.split("\n", 1)[0] else ","
 
 
-def _labels_to_ints(raw: list[str]) -> np.ndarray:
-    """Integer labels as given (mapped to 0..K-1 if negative); strings sorted alphabetically."""
+def _labels_to_ints(raw: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Integer labels as given (mapped to 0..K-1 if negative); strings sorted alphabetically.
+
+    Returns the (N,) labels and, for string labels, the (K,) class names (else None).
+    """
     def as_int(s: str) -> int:
         try:
             return int(s)
@@ -208,10 +212,10 @@ def _labels_to_ints(raw: list[str]) -> np.ndarray:
     except (ValueError, OverflowError):
         classes = sorted(set(raw))
         lookup = {c: i for i, c in enumerate(classes)}
-        return np.array([lookup[s] for s in raw], dtype=np.int64)
+        return np.array([lookup[s] for s in raw], dtype=np.int64), np.array(classes)
     if ints.min() < 0:
-        return np.unique(ints, return_inverse=True)[1].astype(np.int64)
-    return ints
+        return np.unique(ints, return_inverse=True)[1].astype(np.int64), None
+    return ints, None
 
 
 def _read_rows(path: Path, text: str, delimiter: str, text_column: str,
@@ -287,12 +291,13 @@ def load_text_csv(path: str | os.PathLike[str], *, text_column: str = "text",
     texts, raw_labels = _read_rows(path, text, _delimiter(path, text), text_column, label_column)
     if not texts:
         raise InputError(f"{path} has a header but no samples.")
-    y = _labels_to_ints(raw_labels)
+    y, class_names = _labels_to_ints(raw_labels)
     if len(np.unique(y)) < 2:
         raise InputError(f"{path} has only one class ({raw_labels[0]!r}) in column "
                          f"{label_column!r}; expected at least 2.")
-    return text_dataset(texts, y, test_fraction=test_fraction, seed=seed, max_len=max_len,
+    data = text_dataset(texts, y, test_fraction=test_fraction, seed=seed, max_len=max_len,
                         min_count=min_count, max_size=max_size, name=path.stem)
+    return data if class_names is None else data.replace(class_names=class_names)
 
 
 def _read_rt_file(path: Path) -> list[str]:

@@ -125,8 +125,9 @@ def subsample(data: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(len(data.y), max_samples, replace=False))
     fields: dict = {"x": data.x[idx], "y": data.y[idx]}
-    if data.raw_text is not None:
-        fields["raw_text"] = data.raw_text[idx]
+    for key in ("raw_text", "files"):
+        if getattr(data, key) is not None:
+            fields[key] = getattr(data, key)[idx]
     if data.x_test is not None and data.y_test is not None:
         t = np.sort(rng.choice(len(data.y_test), min(len(data.y_test), max_samples // 4),
                                replace=False))

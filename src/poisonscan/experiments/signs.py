@@ -91,7 +91,7 @@ def to_superclasses(data: Dataset, groups: dict[str, list[int]] = SUPER_CLASSES)
     fields = {k: lookup[getattr(data, k)] for k in
               ("y", "source", "y_test", "y_test_poison", "source_test_poison")
               if getattr(data, k) is not None}
-    return data.replace(**fields, name=f"{data.name}-super")
+    return data.replace(**fields, class_names=np.array(list(groups)), name=f"{data.name}-super")
 
 
 def run_multimodal(data_dir: str | os.PathLike[str] | None, *, seed: int = 0,

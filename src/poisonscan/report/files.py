@@ -48,7 +48,9 @@ def build_report(result: ScanResult, data: Dataset, *, source: str,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "input": {"source": source, "n_samples": int(len(data.y)),
                   "sample_shape": list(data.x.shape[1:]), "n_classes": data.n_classes,
-                  "sha256": data_fingerprint(data.x, data.y)},
+                  "sha256": data_fingerprint(data.x, data.y),
+                  **({"class_names": data.class_names.tolist()}
+                     if data.class_names is not None else {})},
         "summary": {"n_flagged": det["n_flagged"],
                     "poisoned_classes": det["poisoned_classes"],
                     "clean_classes": [c["label"] for c in det["classes"]
@@ -66,17 +68,29 @@ def build_report(result: ScanResult, data: Dataset, *, source: str,
     return report
 
 
-def flagged_csv(result: ScanResult, labels: np.ndarray) -> str:
-    """CSV text with one row per flagged sample: index, label, suspected_source, score."""
+def flagged_csv(result: ScanResult, labels: np.ndarray, *, files: np.ndarray | None = None,
+                class_names: np.ndarray | None = None) -> str:
+    """CSV text with one row per flagged sample: index, label, suspected_source, score.
+
+    With ``files`` ((N,) str, e.g. from an image folder) a ``file`` column names each sample's
+    file; with ``class_names`` ((K,) str) ``label_name`` and ``suspected_source_name`` follow.
+    """
     det = result.detection
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["index", "label", "suspected_source", "score"])
+    writer.writerow(["index", "label", "suspected_source", "score"]
+                    + (["file"] if files is not None else [])
+                    + (["label_name", "suspected_source_name"] if class_names is not None else []))
     idx = det.flagged_indices
     src = det.suspected_source[idx]
     for i, lab, s, sc in zip(idx.tolist(), labels[idx].tolist(), src.tolist(),
                              det.score[idx].tolist()):
-        writer.writerow([i, lab, "" if s < 0 else s, f"{sc:.6f}"])
+        row = [i, lab, "" if s < 0 else s, f"{sc:.6f}"]
+        if files is not None:
+            row.append(files[i])
+        if class_names is not None:
+            row += [class_names[lab], "" if s < 0 else class_names[s]]
+        writer.writerow(row)
     return buf.getvalue()
 
 
@@ -91,7 +105,8 @@ def write_scan(out_dir: str | os.PathLike[str], result: ScanResult, data: Datase
     out.mkdir(parents=True, exist_ok=True)
     report = build_report(result, data, source=source, parameters=parameters)
     save_model(out / "model.safetensors", result.model, result.spec)
-    write_text(out / "flagged.csv", flagged_csv(result, data.y))
+    write_text(out / "flagged.csv", flagged_csv(result, data.y, files=data.files,
+                                                class_names=data.class_names))
     write_json(out / "report.json", report)
     write_html_report(out / "report.html", report, result, data)
     return report

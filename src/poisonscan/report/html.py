@@ -227,6 +227,12 @@ def _text_html(result: ScanResult, cls: dict[str, Any], texts: Sequence[str] | N
     return "".join(parts)
 
 
+def _name(report: dict[str, Any], label: int) -> str:
+    """`` 'cat'`` when the data has class names (image folders), else ``""``."""
+    names = report["input"].get("class_names")
+    return f" {names[label]!r}" if names else ""
+
+
 def _class_section(cls: dict[str, Any], fig: ClassFigures | None, report: dict[str, Any],
                    result: ScanResult, data: Dataset, texts: Sequence[str] | None) -> str:
     label, bad = cls["label"], cls["verdict"] == "poisoned"
@@ -249,7 +255,8 @@ def _class_section(cls: dict[str, Any], fig: ClassFigures | None, report: dict[s
     parts.append(_samples_block(cls, fig, data, _text_html(result, cls, texts)))
     return (f'<details id="class-{label}" class="cls {cls["verdict"]}"{" open" if bad else ""}>'
             f'<summary><span class="badge {cls["verdict"]}">{cls["verdict"]}</span>'
-            f'Class {label} <span class="summary-note">\u2014 {escape(note)}</span></summary>'
+            f'Class {label}{escape(_name(report, label))} '
+            f'<span class="summary-note">\u2014 {escape(note)}</span></summary>'
             f'<div class="cls-body">{"".join(parts)}</div></details>')
 
 

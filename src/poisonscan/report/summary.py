@@ -14,9 +14,15 @@ def _fmt(value: float | None) -> str:
 def format_summary(report: dict[str, Any]) -> str:
     """One line per class (sizes, analysis statistic, verdict), then totals and timings."""
     det = report["parameters"]["detector"]
+    names = report["input"].get("class_names")  # image folders and text files with names
+
+    def name(label: int) -> str:
+        return f" {names[label][:14]:<14}" if names else ""
+
     lines = [f"analysis: {det['analysis']}  reduce: {det['reduce']}({det['n_components']})  "
              f"k={det['n_clusters']}",
-             f"{'class':>5}  {'n':>7}  {'cluster sizes':<18} {'statistic':>10}  verdict"]
+             f"{'class':>5}{' ' * 15 if names else ''}  {'n':>7}  {'cluster sizes':<18} "
+             f"{'statistic':>10}  verdict"]
     for c in report["classes"]:
         sizes = "/".join(str(cl["size"]) for cl in c["clusters"])
         stats = [cl for cl in c["clusters"] if cl["rule"] is not None]
@@ -25,8 +31,10 @@ def format_summary(report: dict[str, Any]) -> str:
         sources = [cl["suspected_source"] for cl in c["clusters"]
                    if cl["is_poison"] and cl["suspected_source"] is not None]
         if sources:
-            verdict += f" (from class {', '.join(map(str, sources))})"
-        lines.append(f"{c['label']:>5}  {c['n_samples']:>7}  {sizes:<18} {stat:>10}  {verdict}")
+            verdict += " (from class " + ", ".join(
+                f"{k} {names[k]!r}" if names else str(k) for k in sources) + ")"
+        lines.append(f"{c['label']:>5}{name(c['label'])}  {c['n_samples']:>7}  {sizes:<18} "
+                     f"{stat:>10}  {verdict}")
     s = report["summary"]
     lines.append(f"flagged {s['n_flagged']} of {report['input']['n_samples']} samples; "
                  f"poisoned classes: {s['poisoned_classes'] or 'none'}")

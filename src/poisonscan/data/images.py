@@ -1,0 +1,143 @@
+"""A folder of image files with one subfolder per class, the layout most image data comes in::
+
+    my_data/
+      cat/   0001.jpg  0002.png ...
+      dog/   0001.jpg ...
+
+Class folders are taken in sorted order and labelled 0, 1, ...; their names become the dataset's
+``class_names``, and each sample's path relative to the folder becomes its entry in ``files``
+(so ``flagged.csv`` names the flagged files). Files are read in sorted order, so the same folder
+always gives the same arrays. Hidden files and files without an image suffix (``.txt``,
+``Thumbs.db`` ...) are skipped. Images become uint8 (N, H, W) when every file is greyscale, else
+(N, H, W, 3) RGB (16-bit and float images are refused rather than clipped). They must share
+one size unless ``image_size`` is given, in which case every image is resized to it. The user's
+files are only read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .dataset import Dataset
+
+__all__ = ["IMAGE_SUFFIXES", "load_image_folder"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff",
+                  ".webp")
+_GREY_MODES = ("1", "L", "LA")
+_DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                  and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _class_folders(root: Path) -> list[Path]:
+    if not root.is_dir():
+        raise InputError(f"data folder not found: {root}")
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    loose = [p.name for p in root.iterdir()
+             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if loose:
+        raise InputError(f"{root} holds image files directly (e.g. {loose[0]!r}); expected one "
+                         "subfolder per class with the images inside (my_data/cat/1.jpg).")
+    if len(classes) < 2:
+        raise InputError(f"{root} has {len(classes)} class subfolder(s); expected one subfolder "
+                         "per class, at least 2 (my_data/cat/1.jpg, my_data/dog/1.jpg).")
+    return classes
+
+
+def _header(path: Path, root: Path) -> tuple[str, tuple[int, int]]:
+    """The mode and (width, height) of an image file, read from its header only."""
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
+
+    try:
+        with Image.open(path) as img:
+            return img.mode, img.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"{path.relative_to(root).as_posix()} in {root} is not a readable "
+                         f"image ({type(exc).__name__}: {exc}).") from None
+
+
+def _pixels(path: Path, root: Path, grey: bool, size: tuple[int, int] | None) -> np.ndarray:
+    """The decoded image as uint8 (H, W) or (H, W, 3), resized to ``size`` (w, h) if given."""
+    from PIL import Image  # noqa: PLC0415
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if grey else "RGB")
+            if size is not None and img.size != size:
+                img = img.resize(size, Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"{path.relative_to(root).as_posix()} in {root} is not a readable "
+                         f"image ({type(exc).__name__}: {exc}).") from None
+
+
+def load_image_folder(folder: str | os.PathLike[str], *,
+                      image_size: tuple[int, int] | None = None) -> Dataset:
+    """Load a folder of images with one subfolder per class (see the module docstring).
+
+    Parameters
+    ----------
+    folder
+        The root folder; each subfolder is a class, searched recursively for images.
+    image_size
+        ``(height, width)`` to resize every image to (bilinear). Default: keep the size, which
+        must then be the same for all images.
+
+    Returns
+    -------
+    Dataset
+        ``x`` uint8 (N, H, W) or (N, H, W, 3), ``y`` (N,) int64, ``class_names`` (K,) and
+        ``files`` (N,) (paths relative to ``folder``, with ``/``).
+
+    Raises
+    ------
+    InputError
+        A missing folder, fewer than 2 class folders, images outside class folders, an empty
+        class folder, an unreadable image, or images of different sizes without ``image_size``.
+    """
+    root = Path(folder)
+    classes = _class_folders(root)
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, cls in enumerate(classes):
+        found = _image_files(cls)
+        if not found:
+            raise InputError(f"class folder {cls.name!r} in {root} has no images (looked for "
+                             f"{', '.join(IMAGE_SUFFIXES)}).")
+        files += found
+        labels += [label] * len(found)
+    if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
+        raise InputError(f"image_size must be (height, width) with both >= 1; got {image_size}.")
+    headers = [_header(p, root) for p in files]  # cheap: no pixels decoded yet
+    deep = next((p for p, (mode, _) in zip(files, headers) if mode in _DEEP_MODES), None)
+    if deep is not None:
+        raise InputError(f"{deep.relative_to(root).as_posix()} in {root} has 16-bit or float "
+                         "pixels; poisonscan reads 8-bit images (convert them first).")
+    grey = all(mode in _GREY_MODES for mode, _ in headers)
+    size = (image_size[1], image_size[0]) if image_size is not None else None  # PIL: (w, h)
+    if size is None:
+        sizes = Counter(s for _, s in headers)
+        if len(sizes) > 1:
+            (common, n_common), (other, _) = sizes.most_common(2)
+            odd = next(p for p, (_, s) in zip(files, headers) if s == other)
+            raise InputError(f"the images in {root} have {len(sizes)} different sizes "
+                             f"({common[1]}x{common[0]} in {n_common} files, {other[1]}x"
+                             f"{other[0]} in e.g. {odd.relative_to(root).as_posix()}); pass "
+                             "--image-size H,W to resize them all.")
+        size = headers[0][1]
+    x = np.empty((len(files), size[1], size[0], *(() if grey else (3,))), dtype=np.uint8)
+    for i, path in enumerate(files):
+        x[i] = _pixels(path, root, grey, size)
+    names = np.array([p.relative_to(root).as_posix() for p in files])
+    return Dataset(x=x, y=np.array(labels, dtype=np.int64), files=names,
+                   class_names=np.array([c.name for c in classes]), name=root.name)
