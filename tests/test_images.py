@@ -131,3 +131,23 @@ def test_scan_and_repair_an_image_folder(tmp_path: Path,
                  str(tmp_path / "x"), "-q"]) == 2
     err = capsys.readouterr().err
     assert "--image-size applies to a folder of images only" in err and err.count("\n") == 1
+
+
+def test_repair_reuses_the_scans_image_size(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    data = make_blob_images(n_per_class=40)
+    folder = tmp_path / "mixed"
+    write_folder(folder, data.x, data.y, ["a", "b", "c"])
+    Image.fromarray(np.zeros((20, 16), np.uint8)).save(folder / "a" / "odd.png")
+    assert main(["scan", str(folder), "--image-size", "12", "--out", str(tmp_path / "r")]) == 2
+    assert "--image-size: expected H,W" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    assert main(["scan", str(folder), "--image-size", "10,10", "--out", str(tmp_path / "r"),
+                 *FAST]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["input"]["sample_shape"] == [10, 10]
+    assert main(["repair", str(folder), "--scan", str(tmp_path / "r"), "--out",
+                 str(tmp_path / "fixed"), "--epochs", "1", "--no-scratch", "-q"]) == 0
+    assert main(["repair", str(folder), "--scan", str(tmp_path / "r"), "--out",
+                 str(tmp_path / "other"), "--image-size", "8,8", "-q"]) == 2
+    assert "is not the data scanned" in capsys.readouterr().err

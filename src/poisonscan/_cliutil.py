@@ -10,8 +10,8 @@ from pathlib import Path
 from ._validation import suggest
 from .errors import InputError
 
-__all__ = ["floats", "ints", "load_config", "out_folder", "remove_empty", "subparser",
-           "unknown_options"]
+__all__ = ["floats", "height_width", "ints", "load_config", "out_folder", "remove_empty",
+           "subparser", "unknown_options"]
 
 
 def ints(text: str) -> tuple[int, ...]:
@@ -30,6 +30,18 @@ def floats(text: str) -> tuple[float, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated numbers, got {text!r}") from None
+
+
+def height_width(text: str) -> tuple[int, int]:
+    """argparse type of ``--image-size``: ``"64,48"`` -> ``(64, 48)``, both >= 1."""
+    try:
+        h, w = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected H,W (two whole numbers of pixels, e.g. 32,32), got {text!r}") from None
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"expected H,W of at least 1 pixel each, got {text!r}")
+    return h, w
 
 
 def out_folder(args: argparse.Namespace) -> Path:

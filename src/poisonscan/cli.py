@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from ._cliutil import (floats, ints, load_config, out_folder, remove_empty, subparser,
-                       unknown_options)
+from ._cliutil import (floats, height_width, ints, load_config, out_folder, remove_empty,
+                       subparser, unknown_options)
 from ._io import write_json
 from .attacks import TRIGGERS, get_trigger, parse_mapping, poison_dataset
 from .cache import data_fingerprint
@@ -71,7 +71,7 @@ def _add_device(p: argparse.ArgumentParser) -> None:
 
 
 def _add_image_size(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--image-size", type=ints, metavar="H,W",
+    p.add_argument("--image-size", type=height_width, metavar="H,W",
                    help="resize the images of an image folder to H,W pixels (needed when their "
                         "sizes differ)")
 
@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_REPAIR_EXAMPLE, allow_abbrev=False,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("data", help="the dataset that was scanned: " + DATA_HELP)
-    r.add_argument("--image-size", type=ints, metavar="H,W",
+    r.add_argument("--image-size", type=height_width, metavar="H,W",
                    help="as given to the scan (default: the scan's --image-size)")
     r.add_argument("--scan", required=True, help="output folder of 'poisonscan scan'")
     r.add_argument("--out", required=True, help="output folder (repair.json, model.safetensors)")
