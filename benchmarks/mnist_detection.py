@@ -58,7 +58,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-repeat", action="store_true", help="skip the determinism rerun")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "mnist_detection.json"))
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
+                                             "mnist_detection.json"))
     args = parser.parse_args()
     clean = load_dataset("mnist", args.data_dir)
     runs = []

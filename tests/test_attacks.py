@@ -73,7 +73,8 @@ def test_rate_is_fraction_of_target_class(rate: float) -> None:
     np.testing.assert_array_equal(p.x[: len(clean.y)], clean.x)  # clean samples all kept
     # poison samples are triggered copies of source samples
     assert (p.x[p.is_poison][:, 8, 8] == 255).all()
-    assert p.y_test_poison.tolist() == [1, 1, 1, 1] and p.source_test_poison.tolist() == [0, 0, 2, 2]
+    assert p.y_test_poison.tolist() == [1, 1, 1, 1]
+    assert p.source_test_poison.tolist() == [0, 0, 2, 2]
 
 
 def test_rate_zero_is_clean_copy() -> None:

@@ -79,7 +79,8 @@ def test_mnist_loader_reads_idx(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     imgs, labels = rng.integers(0, 255, (5, 28, 28)), np.arange(5)
     for name, arr in [("train-images-idx3-ubyte.gz", imgs), ("train-labels-idx1-ubyte.gz", labels),
-                      ("t10k-images-idx3-ubyte.gz", imgs[:2]), ("t10k-labels-idx1-ubyte.gz", labels[:2])]:
+                      ("t10k-images-idx3-ubyte.gz", imgs[:2]),
+                      ("t10k-labels-idx1-ubyte.gz", labels[:2])]:
         _write_idx(folder / name, arr)
     d = load_mnist(tmp_path)
     np.testing.assert_array_equal(d.x, imgs)

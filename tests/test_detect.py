@@ -59,7 +59,8 @@ def test_silhouette_and_size_leave_balanced_split_alone() -> None:
 
 def test_exclusionary_statistic_is_l_over_p() -> None:
     acts, y, _, _ = planted_activations(n_classes=3)
-    res = ActivationClustering().fit_detect(acts, y, reclassifier=nearest_mean_reclassifier(acts, y))
+    res = ActivationClustering().fit_detect(acts, y,
+                                            reclassifier=nearest_mean_reclassifier(acts, y))
     for c in res.classes:
         (cand,) = [cl for cl in c.clusters if cl.rule is not None]
         assert cand.statistic == 0.0 and cand.rule == "<=" and cand.threshold == 1.0

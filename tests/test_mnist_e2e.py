@@ -27,5 +27,6 @@ def test_mnist_slice_pattern_all_to_next(mnist_dir: Path) -> None:
     assert ev.f1 > 0.95, result.evaluation.to_dict()
     # suspected sources of the flagged poison are the true sources
     flagged_poison = result.detection.is_poison & data.is_poison
-    agree = np.mean(result.detection.suspected_source[flagged_poison] == data.source[flagged_poison])
+    suspected = result.detection.suspected_source[flagged_poison]
+    agree = np.mean(suspected == data.source[flagged_poison])
     assert agree > 0.95

@@ -12,7 +12,8 @@ from torch import nn
 from conftest import make_blob_images
 from poisonscan.activations import extract_activations, layer_names
 from poisonscan.errors import InputError
-from poisonscan.models import MLP, ColorCNN, ModelSpec, SmallCNN, build_model, load_model, save_model
+from poisonscan.models import (MLP, ColorCNN, ModelSpec, SmallCNN, build_model, load_model,
+                               save_model)
 from poisonscan.train import TrainConfig, accuracy, augment, to_tensor, train_model
 
 

@@ -71,8 +71,8 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     folder = resolve_data_dir(data_dir) / "mnist"
     missing = [f for f in _MNIST_FILES.values() if not (folder / f).is_file()]
     if missing:
-        raise InputError(f"MNIST files missing in {folder}: expected {', '.join(_MNIST_FILES.values())}"
-                         f"; missing {', '.join(missing)}.")
+        raise InputError(f"MNIST files missing in {folder}: expected "
+                         f"{', '.join(_MNIST_FILES.values())}; missing {', '.join(missing)}.")
     arrays = {k: read_idx(folder / f) for k, f in _MNIST_FILES.items()}
     return Dataset(**arrays, name="mnist")
 
@@ -115,7 +115,8 @@ def load_mnist_sample(data_dir: str | os.PathLike[str] | None = None) -> Dataset
     rng = np.random.default_rng(0)
     test = np.zeros(len(y), dtype=bool)
     for c in np.unique(y):
-        test[rng.choice(np.flatnonzero(y == c), size=int(np.sum(y == c)) // 5, replace=False)] = True
+        members = np.flatnonzero(y == c)
+        test[rng.choice(members, size=len(members) // 5, replace=False)] = True
     return Dataset(x=x[~test], y=y[~test], x_test=x[test], y_test=y[test], name="mnist-sample")
 
 

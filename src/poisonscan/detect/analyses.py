@@ -111,8 +111,8 @@ class ExclusionaryReclassification(Analysis):
     def analyze(self, data: AnalysisInput) -> list[Finding]:
         if data.reclassifier is None:
             raise InputError("analysis 'exclusionary-reclassification' needs a reclassifier "
-                             "(a function that retrains on a subset); poisonscan.scan() builds one. "
-                             "Pass reclassifier=... or choose another analysis.")
+                             "(a function that retrains on a subset); poisonscan.scan() builds "
+                             "one. Pass reclassifier=... or choose another analysis.")
         groups = [(cc, c, cc.indices[cc.assignment == c]) for cc in data.classes
                   for c in cc.candidates]
         if not groups:

@@ -37,11 +37,11 @@ class ActivationClustering:
 
     ``ica`` and ``pca`` are computed by streaming the activations (:mod:`poisonscan.detect.stream`):
     per-class covariances accumulated in float64 over row chunks (by float32 matmuls for float32
-    data), their top principal axes, and a projection pass, so no per-class copy of the full-dimensional data is made and a
-    ``np.memmap`` of any size works with a bounded memory footprint. ``ica`` clusters equal those
-    of FastICA's unit-variance sources (k-means is invariant to the orthogonal rotation that is
-    all FastICA adds to the whitened scores; see that module). ``none`` clusters the raw varying
-    features and copies one class at a time.
+    data), their top principal axes, and a projection pass, so no per-class copy of the
+    full-dimensional data is made and a ``np.memmap`` of any size works with a bounded memory
+    footprint. ``ica`` clusters equal those of FastICA's unit-variance sources (k-means is
+    invariant to the orthogonal rotation that is all FastICA adds to the whitened scores; see
+    that module). ``none`` clusters the raw varying features and copies one class at a time.
 
     Parameters
     ----------

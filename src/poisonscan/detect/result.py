@@ -48,7 +48,7 @@ class ClusterReport:
 
 @dataclass(frozen=True)
 class ClassReport:
-    """The verdict on one class: ``"poisoned"`` if any of its clusters is poison, else ``"clean"``."""
+    """The verdict on one class: ``"poisoned"`` if any cluster is poison, else ``"clean"``."""
 
     label: int
     n_samples: int

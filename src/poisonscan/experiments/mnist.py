@@ -68,7 +68,8 @@ def run_mnist(data_dir: str | os.PathLike[str] | None, *,
                              clean_acc, rep.repair_s, rep.scratch_s,
                              rep.repair_s / rep.scratch_s, result.timings["total"]])
     per_class.rows = [[c, *v] for c, v in class_rows.items()]
-    per_class.rows.append(["overall"] + [v for run in res.runs for v in (run["accuracy"], run["f1"])])
+    per_class.rows.append(["overall"] + [v for run in res.runs
+                                         for v in (run["accuracy"], run["f1"])])
     res.tables = [per_class, overall]
     res.notes.append(f"clean-data reference model: test accuracy {clean_acc:.4f}, trained in "
                      f"{t_ref.s:.0f} s with the same settings ({config.epochs} epochs)")
