@@ -40,6 +40,11 @@ def export(x: np.ndarray, y: np.ndarray, root: Path) -> None:
         Image.fromarray(img).save(root / f"class_{label:02d}" / f"{i:06d}.png")
 
 
+def original_index(files: np.ndarray) -> np.ndarray:
+    """(N,) the index each loaded image had before export (its file name)."""
+    return np.array([int(Path(f).stem) for f in files])
+
+
 def measure(name: str, x: np.ndarray, y: np.ndarray, tmp: Path) -> dict[str, object]:
     root = tmp / name
     start = time.perf_counter()
@@ -48,7 +53,7 @@ def measure(name: str, x: np.ndarray, y: np.ndarray, tmp: Path) -> dict[str, obj
     start = time.perf_counter()
     data = load_image_folder(root)
     load_s = time.perf_counter() - start
-    order = np.array([int(Path(f).stem) for f in data.files])  # file name = original index
+    order = original_index(data.files)
     exact = bool(np.array_equal(data.x, x[order]) and np.array_equal(data.y, y[order]))
     row = {"images": int(len(y)), "shape": list(x.shape[1:]), "classes": int(len(np.unique(y))),
            "bytes_on_disk": int(sum(p.stat().st_size for p in root.rglob("*.png"))),
@@ -68,7 +73,7 @@ def scan_poisoned_mnist(data_dir: str, tmp: Path) -> dict[str, object]:
     folder = load_image_folder(root)
     result = scan(folder, progress=False)
     total_s = time.perf_counter() - start
-    index = np.array([int(Path(f).stem) for f in folder.files])
+    index = original_index(folder.files)
     truth = data.is_poison[index]
     flagged = np.zeros(len(index), dtype=bool)
     flagged[result.detection.flagged_indices] = True

@@ -4,8 +4,9 @@ option values from a TOML file (``--config``)."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from ._validation import suggest
 from .errors import InputError
@@ -13,23 +14,24 @@ from .errors import InputError
 __all__ = ["floats", "height_width", "ints", "load_config", "out_folder", "remove_empty",
            "subparser", "unknown_options"]
 
+T = TypeVar("T")
+
+
+def _separated(text: str, convert: Callable[[str], T], what: str) -> tuple[T, ...]:
+    try:
+        return tuple(convert(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
+
 
 def ints(text: str) -> tuple[int, ...]:
     """argparse type: ``"3,4"`` -> ``(3, 4)``."""
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}") from None
+    return _separated(text, int, "integers")
 
 
 def floats(text: str) -> tuple[float, ...]:
     """argparse type: ``"1,0.5,0"`` -> ``(1.0, 0.5, 0.0)``."""
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}") from None
+    return _separated(text, float, "numbers")
 
 
 def height_width(text: str) -> tuple[int, int]:

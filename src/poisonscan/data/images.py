@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
 from .dataset import Dataset
+
+if TYPE_CHECKING:  # Pillow is imported when a folder is read, not at start-up
+    from PIL import Image
 
 __all__ = ["IMAGE_SUFFIXES", "load_image_folder"]
 
@@ -54,31 +60,34 @@ def _class_folders(root: Path) -> list[Path]:
     return classes
 
 
-def _header(path: Path, root: Path) -> tuple[str, tuple[int, int]]:
-    """The mode and (width, height) of an image file, read from its header only."""
-    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
-
-    try:
-        with Image.open(path) as img:
-            return img.mode, img.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"{path.relative_to(root).as_posix()} in {root} is not a readable "
-                         f"image ({type(exc).__name__}: {exc}).") from None
-
-
-def _pixels(path: Path, root: Path, grey: bool, size: tuple[int, int] | None) -> np.ndarray:
-    """The decoded image as uint8 (H, W) or (H, W, 3), resized to ``size`` (w, h) if given."""
+@contextmanager
+def _opened(path: Path, root: Path) -> Iterator[Image.Image]:
+    """Open an image file; a failure to read or decode it becomes a one-line InputError."""
     from PIL import Image  # noqa: PLC0415
 
     try:
         with Image.open(path) as img:
-            img = img.convert("L" if grey else "RGB")
-            if size is not None and img.size != size:
-                img = img.resize(size, Image.Resampling.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            yield img
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:  # OSError: unidentified
         raise InputError(f"{path.relative_to(root).as_posix()} in {root} is not a readable "
                          f"image ({type(exc).__name__}: {exc}).") from None
+
+
+def _header(path: Path, root: Path) -> tuple[str, tuple[int, int]]:
+    """The mode and (width, height) of an image file, read from its header only."""
+    with _opened(path, root) as img:
+        return img.mode, img.size
+
+
+def _pixels(path: Path, root: Path, grey: bool, size: tuple[int, int]) -> np.ndarray:
+    """The decoded image as uint8 (H, W) or (H, W, 3), resized to ``size`` (w, h) if needed."""
+    from PIL import Image  # noqa: PLC0415
+
+    with _opened(path, root) as img:
+        img = img.convert("L" if grey else "RGB")
+        if img.size != size:
+            img = img.resize(size, Image.Resampling.BILINEAR)
+        return np.asarray(img, dtype=np.uint8)
 
 
 def load_image_folder(folder: str | os.PathLike[str], *,
@@ -118,26 +127,26 @@ def load_image_folder(folder: str | os.PathLike[str], *,
         labels += [label] * len(found)
     if image_size is not None and (len(image_size) != 2 or min(image_size) < 1):
         raise InputError(f"image_size must be (height, width) with both >= 1; got {image_size}.")
+    names = [p.relative_to(root).as_posix() for p in files]
     headers = [_header(p, root) for p in files]  # cheap: no pixels decoded yet
-    deep = next((p for p, (mode, _) in zip(files, headers) if mode in _DEEP_MODES), None)
+    deep = next((n for n, (mode, _) in zip(names, headers) if mode in _DEEP_MODES), None)
     if deep is not None:
-        raise InputError(f"{deep.relative_to(root).as_posix()} in {root} has 16-bit or float "
-                         "pixels; poisonscan reads 8-bit images (convert them first).")
+        raise InputError(f"{deep} in {root} has 16-bit or float pixels; poisonscan reads 8-bit "
+                         "images (convert them first).")
     grey = all(mode in _GREY_MODES for mode, _ in headers)
     size = (image_size[1], image_size[0]) if image_size is not None else None  # PIL: (w, h)
     if size is None:
         sizes = Counter(s for _, s in headers)
         if len(sizes) > 1:
             (common, n_common), (other, _) = sizes.most_common(2)
-            odd = next(p for p, (_, s) in zip(files, headers) if s == other)
+            odd = next(n for n, (_, s) in zip(names, headers) if s == other)
             raise InputError(f"the images in {root} have {len(sizes)} different sizes "
                              f"({common[1]}x{common[0]} in {n_common} files, {other[1]}x"
-                             f"{other[0]} in e.g. {odd.relative_to(root).as_posix()}); pass "
-                             "--image-size H,W to resize them all.")
+                             f"{other[0]} in e.g. {odd}); pass --image-size H,W to resize "
+                             "them all.")
         size = headers[0][1]
     x = np.empty((len(files), size[1], size[0], *(() if grey else (3,))), dtype=np.uint8)
     for i, path in enumerate(files):
         x[i] = _pixels(path, root, grey, size)
-    names = np.array([p.relative_to(root).as_posix() for p in files])
-    return Dataset(x=x, y=np.array(labels, dtype=np.int64), files=names,
+    return Dataset(x=x, y=np.array(labels, dtype=np.int64), files=np.array(names),
                    class_names=np.array([c.name for c in classes]), name=root.name)

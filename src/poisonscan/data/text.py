@@ -141,7 +141,7 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> np.ndarr
 
 def text_dataset(texts: Sequence[str], y: np.ndarray, *, test_fraction: float = 0.0, seed: int = 0,
                  max_len: int | None = None, min_count: int = 1, max_size: int = 20000,
-                 name: str = "text") -> Dataset:
+                 class_names: np.ndarray | None = None, name: str = "text") -> Dataset:
     """Build a text Dataset from sentences and labels (vocab from the training part only).
 
     Parameters
@@ -154,6 +154,8 @@ def text_dataset(texts: Sequence[str], y: np.ndarray, *, test_fraction: float = 
         Seed of the split.
     max_len, min_count, max_size
         See :func:`encode` and :func:`build_vocab`; ``max_len`` defaults to the training texts'.
+    class_names
+        (K,) name of each label, if the labels have names.
     name
         Dataset name.
     """
@@ -169,7 +171,7 @@ def text_dataset(texts: Sequence[str], y: np.ndarray, *, test_fraction: float = 
     if test.any():
         fields = {"x_test": encode(raw[test].tolist(), vocab, max_len), "y_test": y[test]}
     return Dataset(x=encode(train_texts, vocab, max_len), y=y[~test], vocab=vocab,
-                   raw_text=raw[~test], name=name, **fields)
+                   raw_text=raw[~test], class_names=class_names, name=name, **fields)
 
 
 def _decode_utf8(path: Path) -> str:
@@ -295,9 +297,9 @@ def load_text_csv(path: str | os.PathLike[str], *, text_column: str = "text",
     if len(np.unique(y)) < 2:
         raise InputError(f"{path} has only one class ({raw_labels[0]!r}) in column "
                          f"{label_column!r}; expected at least 2.")
-    data = text_dataset(texts, y, test_fraction=test_fraction, seed=seed, max_len=max_len,
-                        min_count=min_count, max_size=max_size, name=path.stem)
-    return data if class_names is None else data.replace(class_names=class_names)
+    return text_dataset(texts, y, test_fraction=test_fraction, seed=seed, max_len=max_len,
+                        min_count=min_count, max_size=max_size, class_names=class_names,
+                        name=path.stem)
 
 
 def _read_rt_file(path: Path) -> list[str]:
