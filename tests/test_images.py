@@ -55,6 +55,23 @@ def test_load_grey_and_rgb_folders(tmp_path: Path) -> None:
     assert all(f.startswith("poisoned copy of cat/") for f in poisoned.files[len(y):])
 
 
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    """A phone photo stored landscape with orientation 6 (turn 90 degrees clockwise to view)
+    loads upright, with the shown size, beside an ordinary portrait image."""
+    rng = np.random.default_rng(1)
+    upright = rng.integers(0, 256, size=(6, 4, 3), dtype=np.uint8)  # (H, W) = (6, 4) as shown
+    stored = np.rot90(upright, k=1)  # what the camera wrote: 4 x 6, needs a clockwise turn
+    for name in "ab":
+        (tmp_path / name).mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "a" / "phone.png", exif=exif)
+    Image.fromarray(upright).save(tmp_path / "b" / "plain.png")
+    data = load_image_folder(tmp_path)
+    assert data.x.shape == (2, 6, 4, 3)  # both portrait: no "different sizes" error
+    np.testing.assert_array_equal(data.x[data.files.tolist().index("a/phone.png")], upright)
+
+
 def test_mixed_sizes_need_image_size(tmp_path: Path) -> None:
     for name, shape in (("a/1.png", (8, 8, 3)), ("a/2.png", (8, 8, 3)), ("b/1.jpg", (12, 10, 3))):
         (tmp_path / name).parent.mkdir(exist_ok=True)

@@ -126,9 +126,43 @@ def test_augment_is_a_seeded_warp_of_images_only() -> None:
     assert augment(tokens, torch.Generator()) is tokens  # text and feature vectors: unchanged
 
 
+def test_photometric_jitter_is_seeded_and_stays_in_range() -> None:
+    images = torch.rand(64, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    calm = dict(scale=0, degrees=0, shift=0)
+    a = augment(images, torch.Generator().manual_seed(5), jitter=1.0, **calm)
+    assert torch.equal(a, augment(images, torch.Generator().manual_seed(5), jitter=1.0, **calm))
+    assert a.min() >= 0 and a.max() <= 1 and not torch.allclose(a, images, atol=1e-3)
+    # gamma in [0.5, 2] and gain +-10%: each image's mean moves, but within those bounds
+    lo, hi = (images ** 2 * 0.9).mean((1, 2, 3)), (images ** 0.5 * 1.1).mean((1, 2, 3))
+    m = a.mean((1, 2, 3))
+    assert torch.all(m >= lo - 1e-6) and torch.all(m <= hi.clamp(max=1) + 1e-6)
+    with pytest.raises(InputError, match="augment=True"):
+        TrainConfig(jitter=1.0)
+
+
+def test_cosine_schedule_decays_to_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[float] = []
+    step = torch.optim.Adam.step
+
+    def spy(self: torch.optim.Adam, *args: object, **kwargs: object) -> object:
+        seen.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    d = make_blob_images()
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.01, schedule="cosine")
+    train_model(build_model(None, (12, 12), 3, seed=1), d.x, d.y, cfg, progress=False)
+    steps = 2 * -(-len(d.y) // 64)
+    assert len(seen) == steps and seen[0] == pytest.approx(0.01)
+    expected = 0.01 * (1 + np.cos(np.pi * np.arange(steps) / steps)) / 2  # half cosine to 0
+    np.testing.assert_allclose(seen, expected, rtol=1e-9)
+    with pytest.raises(InputError, match="Did you mean 'cosine'"):
+        TrainConfig(schedule="cosin")
+
+
 def test_augmented_training_learns_and_is_seeded() -> None:
     d = make_blob_images()
-    cfg = TrainConfig(epochs=3, batch_size=32, seed=1, augment=True)
+    cfg = TrainConfig(epochs=3, batch_size=32, seed=1, augment=True, jitter=0.5)
     m1 = train_model(build_model(None, (12, 12), 3, seed=1), d.x, d.y, cfg, progress=False)
     m2 = train_model(build_model(None, (12, 12), 3, seed=1), d.x, d.y, cfg, progress=False)
     assert accuracy(m1, d.x_test, d.y_test) > 0.9

@@ -11,6 +11,7 @@ import pytest
 from conftest import make_blob_images
 from poisonscan import TrainConfig, scan
 from poisonscan.attacks import pattern, poison_dataset
+from poisonscan import cli
 from poisonscan.cli import main
 from poisonscan.data import load_dataset, save_dataset
 from poisonscan.detect import ActivationClustering
@@ -62,16 +63,28 @@ def test_remove_repair_and_model_untouched(scanned) -> None:
         repair(result.model, result.spec, data, data.is_poison, data.source, mode="remve")
 
 
-def test_repair_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_repair_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                        monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "p.npz"
     save_dataset(path, poison_dataset(make_blob_images(n_per_class=90), pattern,
                                       [(0, 1), (1, 2), (2, 0)], rate=0.2, seed=0))
     fast = ["--epochs", "3", "--n-components", "4", "--n-init", "5", "-q"]
-    assert main(["scan", str(path), "--out", str(tmp_path / "s"), *fast]) == 0
+    assert main(["scan", str(path), "--out", str(tmp_path / "x"), "--jitter", "0.5", *fast]) == 2
+    assert "set augment=True (--augment)" in capsys.readouterr().err
+    train = ["--augment", "--schedule", "cosine", "--jitter", "0.5"]
+    assert main(["scan", str(path), "--out", str(tmp_path / "s"), *train, *fast]) == 0
+    scanned = json.loads((tmp_path / "s" / "report.json").read_text())["parameters"]["train"]
+    assert (scanned["augment"], scanned["schedule"], scanned["jitter"]) == (True, "cosine", 0.5)
+    configs = []  # the repair trains as the scan did
+    real_repair = cli.repair
+    monkeypatch.setattr(cli, "repair", lambda *a, **k: configs.append(k) or real_repair(*a, **k))
     code = main(["repair", str(path), "--scan", str(tmp_path / "s"), "--out",
                  str(tmp_path / "r"), "--epochs", "2"])
     out, err = capsys.readouterr()
     assert code == 0, err
+    for config in (configs[0]["config"], configs[0]["scratch_config"]):
+        assert (config.augment, config.schedule, config.jitter) == (True, "cosine", 0.5)
+    assert (configs[0]["config"].epochs, configs[0]["scratch_config"].epochs) == (2, 3)
     assert "repaired" in out and "attack success" in out
     rep = json.loads((tmp_path / "r" / "repair.json").read_text())
     assert {"before", "after", "scratch", "repair_s", "scratch_s", "mode"} <= set(rep)

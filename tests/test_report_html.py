@@ -97,6 +97,17 @@ def test_report_is_self_contained_and_escaped(scanned: SimpleNamespace) -> None:
     assert not [p for p in scanned.out.iterdir() if p.name.startswith(".")]  # no temp files
 
 
+def test_sprites_name_the_samples_shown(scanned: SimpleNamespace) -> None:
+    figs = build_figures(scanned.result.clusters, scanned.result.detection, scanned.data)
+    shown = next(iter(figs[0].sprite_indices.values()))
+    assert f"<li>#{shown[0]}</li><li>#{shown[1]}</li>" in scanned.html  # no files: indices
+    files = np.array([f"cls <{y}>/img_{i}.png" for i, y in enumerate(scanned.data.y)])
+    html = render_html(scanned.report, scanned.result, scanned.data.replace(files=files),
+                       figures=figs)
+    assert f"<li>#{shown[0]} cls &lt;{scanned.data.y[shown[0]]}&gt;/img_{shown[0]}.png</li>" \
+        in html
+
+
 def test_compare_text() -> None:
     assert compare_text("l/p", 0.0256, "<=", 1.0, True) == "l/p = 0.0256 \u2264 1"
     assert compare_text("l/p", None, "<=", 1.0, False) == "l/p = \u221e > 1"

@@ -31,7 +31,7 @@ from .repair import DEFAULT_REPLAY, repair
 from .report import format_repair, format_summary, write_scan
 from .report.html import add_repair_section
 from .scan_io import read_scan
-from .train import TrainConfig
+from .train import SCHEDULES, TrainConfig
 
 __all__ = ["main", "build_parser"]
 
@@ -128,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--augment", action="store_true",
                    help="train on randomly warped images (scale, rotation, shift); helps "
                         "exclusionary reclassification recognise objects it has not seen")
+    s.add_argument("--schedule", choices=list(SCHEDULES), default=defaults.schedule,
+                   help="learning rate: constant, or a cosine decay from --lr to 0")
+    s.add_argument("--jitter", type=float, default=defaults.jitter,
+                   help="with --augment: photometric jitter strength (1: gamma 0.5-2 and gain "
+                        "+-10%% per channel; 0: none)")
     _add_device(s)
     s.add_argument("--layer", help="layer to read (default: the last hidden layer)")
     s.add_argument("--cache", default="float32", choices=["float32", "float16", "off"],
@@ -231,7 +236,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         distance_threshold=args.distance_threshold, segment_by=args.segment_by,
         random_state=args.seed)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, augment=args.augment, device=args.device)
+                         seed=args.seed, augment=args.augment, schedule=args.schedule,
+                         jitter=args.jitter, device=args.device)
     model = spec = None
     if args.model:
         model, spec = load_model(args.model)
@@ -270,8 +276,10 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     train = scanned.report["parameters"]["train"]
     scan_config = TrainConfig(epochs=train["epochs"], batch_size=train["batch_size"],
                               lr=train["lr"], seed=args.seed,
-                              augment=bool(train.get("augment", False)),  # older reports lack it
-                              device=args.device)
+                              # older reports lack the next three
+                              augment=bool(train.get("augment", False)),
+                              schedule=train.get("schedule", "constant"),
+                              jitter=train.get("jitter", 0.0), device=args.device)
     epochs = args.epochs or (1 if args.mode == "relabel" else scan_config.epochs)
     result = repair(scanned.model, scanned.spec, data, scanned.flagged, scanned.suspected_source,
                     mode=args.mode, config=dataclasses.replace(scan_config, epochs=epochs),

@@ -9,14 +9,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._validation import check_int, check_real
+from ._validation import check_choice, check_int, check_real
 from .data.dataset import Dataset
 from .errors import InputError
 from .metrics import attack_success_rate
 from .models.nets import MLP
 
-__all__ = ["TrainConfig", "accuracy", "augment", "model_metrics", "predict", "to_tensor",
-           "train_model"]
+SCHEDULES = ("constant", "cosine")
+
+__all__ = ["SCHEDULES", "TrainConfig", "accuracy", "augment", "model_metrics", "predict",
+           "to_tensor", "train_model"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,11 @@ class TrainConfig:
     it helps a model recognise images of objects it has not seen, such as the other physical
     signs of a traffic-sign class, on which exclusionary reclassification relies.
 
+    ``schedule`` is the learning rate over training: ``"constant"`` (``lr`` throughout) or
+    ``"cosine"`` (decays from ``lr`` to 0 along a half cosine, stepped every batch).
+    ``jitter`` adds a random photometric change to every augmented image batch: a gamma in
+    ``[1/(1+jitter), 1+jitter]`` and a gain of up to ``jitter/10`` per channel (0: none).
+
     ``device`` is where training runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...); the trained
     model is returned on the CPU, where prediction and activation extraction run.
     """
@@ -36,6 +43,8 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     augment: bool = False
+    schedule: str = "constant"
+    jitter: float = 0.0
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -45,6 +54,11 @@ class TrainConfig:
         check_int("seed", self.seed, low=0)
         if not isinstance(self.augment, bool):
             raise InputError(f"augment must be true or false; got {self.augment!r}.")
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_real("jitter", self.jitter, low=0.0)
+        if self.jitter > 0 and not self.augment:
+            raise InputError(f"jitter={self.jitter} changes augmented batches only; set "
+                             "augment=True (--augment) or leave jitter at 0.")
         try:
             torch.device(self.device)
         except (RuntimeError, TypeError):
@@ -69,16 +83,23 @@ def to_tensor(x: np.ndarray) -> torch.Tensor:
 
 
 def augment(images: torch.Tensor, gen: torch.Generator, *, scale: float = 0.1,
-            degrees: float = 10.0, shift: float = 0.08) -> torch.Tensor:
+            degrees: float = 10.0, shift: float = 0.08, jitter: float = 0.0) -> torch.Tensor:
     """A random affine warp of each image of an (N, C, H, W) batch; other inputs unchanged.
 
     Each image is scaled by a factor in ``1 +- scale``, rotated by up to ``degrees`` and shifted
     by up to ``shift`` of its size (bilinear, border pixels repeated), with draws from ``gen``.
+    With ``jitter > 0``, each image then gets a gamma in ``[1/(1+jitter), 1+jitter]`` (log-
+    uniform) and a gain in ``1 +- jitter/10`` per channel, clipped to [0, 1].
     """
     if images.ndim != 4:
         return images
     n = len(images)
     u = (torch.rand(n, 4, generator=gen) * 2 - 1).to(images.device)
+    if jitter > 0:
+        v = (torch.rand(n, 1 + images.shape[1], generator=gen) * 2 - 1).to(images.device)
+        gamma = torch.exp(np.log1p(jitter) * v[:, 0]).view(n, 1, 1, 1)
+        gain = (1 + jitter / 10 * v[:, 1:]).view(n, -1, 1, 1)
+        images = (images.clamp(0, 1) ** gamma * gain).clamp(0, 1)
     zoom = 1 + scale * u[:, 0]
     angle = torch.deg2rad(degrees * u[:, 1])
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
@@ -124,6 +145,8 @@ def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, 
     labels = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
     n = len(labels)
     steps = (n + config.batch_size - 1) // config.batch_size
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs * steps)
+                 if config.schedule == "cosine" else None)
     model.train()
     with tqdm(total=config.epochs * steps, desc=desc, unit="batch", disable=not progress,
               leave=False) as bar:
@@ -133,11 +156,13 @@ def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, 
                 idx = order[start:start + config.batch_size]
                 batch = to_tensor(x[idx]).to(device)
                 if config.augment:
-                    batch = augment(batch, gen)
+                    batch = augment(batch, gen, jitter=config.jitter)
                 loss = loss_fn(model(batch), labels[torch.from_numpy(idx).to(device)])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
+                if scheduler is not None:
+                    scheduler.step()
                 bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
     return model.eval()

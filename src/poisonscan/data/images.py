@@ -10,8 +10,9 @@ Class folders are taken in sorted order and labelled 0, 1, ...; their names beco
 always gives the same arrays. Hidden files and files without an image suffix (``.txt``,
 ``Thumbs.db`` ...) are skipped. Images become uint8 (N, H, W) when every file is greyscale, else
 (N, H, W, 3) RGB (16-bit and float images are refused rather than clipped). They must share
-one size unless ``image_size`` is given, in which case every image is resized to it. The user's
-files are only read.
+one size unless ``image_size`` is given, in which case every image is resized to it. A photo's
+EXIF orientation tag is applied (a portrait phone photo stays upright, with its size as shown).
+The user's files are only read.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif
                   ".webp")
 _GREY_MODES = ("1", "L", "LA")
 _DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+_ORIENTATION = 0x0112  # EXIF tag; values 5-8 turn the image by 90 degrees
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -74,16 +76,20 @@ def _opened(path: Path, root: Path) -> Iterator[Image.Image]:
 
 
 def _header(path: Path, root: Path) -> tuple[str, tuple[int, int]]:
-    """The mode and (width, height) of an image file, read from its header only."""
+    """The mode and (width, height) of an image file as shown (after its EXIF orientation),
+    read from its header only."""
     with _opened(path, root) as img:
-        return img.mode, img.size
+        w, h = img.size
+        return img.mode, (h, w) if img.getexif().get(_ORIENTATION) in (5, 6, 7, 8) else (w, h)
 
 
 def _pixels(path: Path, root: Path, grey: bool, size: tuple[int, int]) -> np.ndarray:
     """The decoded image as uint8 (H, W) or (H, W, 3), resized to ``size`` (w, h) if needed."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image, ImageOps  # noqa: PLC0415
 
     with _opened(path, root) as img:
+        if img.getexif().get(_ORIENTATION, 1) != 1:
+            img = ImageOps.exif_transpose(img)
         img = img.convert("L" if grey else "RGB")
         if img.size != size:
             img = img.resize(size, Image.Resampling.BILINEAR)

@@ -200,8 +200,20 @@ def _samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
         alt = f"class {cls['label']} cluster {c}: samples"
         figs.append(f"<figure>{_img(fig.sprites[c], alt, 'sprite', w * scale or None)}"
                     f"<figcaption>cluster {c} \u00b7 {tag} \u00b7 {fig.sprite_counts[c]} of "
-                    f"{sizes.get(c, 0):,} shown, most suspicious first</figcaption></figure>")
+                    f"{sizes.get(c, 0):,} shown, most suspicious first"
+                    f"{_shown_list(fig.sprite_indices.get(c), data)}</figcaption></figure>")
     return f'<h3>Samples</h3><div class="sprites">{"".join(figs)}</div>'
+
+
+def _shown_list(indices: np.ndarray | None, data: Dataset) -> str:
+    """A folded list naming the samples of a mosaic, row by row (file names when known)."""
+    if indices is None or not len(indices):
+        return ""
+    names = data.files[indices] if data.files is not None else [None] * len(indices)
+    items = "".join(f"<li>#{int(i)}{'' if f is None else ' ' + escape(str(f))}</li>"
+                    for i, f in zip(indices, names))
+    return (f"<details><summary>which samples (row by row)</summary>"
+            f'<ol class="shown">{items}</ol></details>')
 
 
 def _text_html(result: ScanResult, cls: dict[str, Any], texts: Sequence[str] | None,

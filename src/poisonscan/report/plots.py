@@ -45,6 +45,8 @@ class ClassFigures:
         Cluster id -> how many samples the mosaic shows.
     sprite_shapes
         Cluster id -> (height, width) of the mosaic in pixels.
+    sprite_indices
+        Cluster id -> the dataset indices of the samples shown, in mosaic order (row by row).
     n_plotted
         Points drawn in the scatter (at most ``max_points``).
     """
@@ -54,6 +56,7 @@ class ClassFigures:
     sprites: dict[int, bytes] = field(default_factory=dict)
     sprite_counts: dict[int, int] = field(default_factory=dict)
     sprite_shapes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    sprite_indices: dict[int, np.ndarray] = field(default_factory=dict)
     n_plotted: int = 0
 
 
@@ -263,6 +266,7 @@ def build_figures(result_clusters: list[ClassClusters], detection: DetectionResu
                 fig.sprites[c] = image_to_png(mosaic)
                 fig.sprite_shapes[c] = (int(mosaic.shape[0]), int(mosaic.shape[1]))
                 fig.sprite_counts[c] = len(top)
+                fig.sprite_indices[c] = cc.indices[top]
         figures.append(fig)
     return figures
 
