@@ -10,7 +10,6 @@ no script and no external resource, so the file works offline and can be mailed 
 
 from __future__ import annotations
 
-import base64
 import math
 import os
 from collections.abc import Sequence
@@ -18,14 +17,13 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .._io import write_text
 from ..data.dataset import Dataset
 from ..detect.analyses import ANALYSES
 from ._style import CSS
 from .plots import ClassFigures, build_figures, save_figures
-from .text import distinctive_terms, render_text_cluster, texts_of
+from .samples import img_tag, samples_block
+from .text import texts_of
 
 if TYPE_CHECKING:
     from ..pipeline import ScanResult
@@ -55,12 +53,6 @@ def _pct(x: float) -> str:
 
 def _num(x: float | None, digits: int = 3) -> str:
     return "\u221e" if x is None else f"{x:.{digits}g}"
-
-
-def _img(png: bytes, alt: str, css: str, width: int | None = None) -> str:
-    size = f' width="{width}"' if width else ""
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img class="{css}" alt="{escape(alt)}"{size} src="data:image/png;base64,{data}">'
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]],
@@ -181,64 +173,6 @@ def _truth_line(report: dict[str, Any], label: int) -> str:
             f"flagged (precision {per['precision']:.3f}, recall {per['recall']:.3f}).</p>")
 
 
-def _samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
-                   text_html: str) -> str:
-    if text_html:
-        return "<h3>Samples</h3>" + text_html
-    if not data.is_image:
-        return (f'<p class="note">The samples are feature vectors ({data.x.shape[1]} values '
-                "each); there are no thumbnails to show.</p>")
-    if fig is None or not fig.sprites:
-        return ""
-    poison = {cl["cluster"]: cl["is_poison"] for cl in cls["clusters"]}
-    sizes = {cl["cluster"]: cl["size"] for cl in cls["clusters"]}
-    figs = []
-    for c in sorted(fig.sprites, key=lambda c: (not poison.get(c, False), c)):
-        _, w = fig.sprite_shapes.get(c, (0, 0))
-        scale = max(1, min(3, 470 // max(w, 1)))  # whole pixels, two mosaics side by side
-        tag = '<b class="flag">flagged</b>' if poison.get(c) else "kept"
-        alt = f"class {cls['label']} cluster {c}: samples"
-        figs.append(f"<figure>{_img(fig.sprites[c], alt, 'sprite', w * scale or None)}"
-                    f"<figcaption>cluster {c} \u00b7 {tag} \u00b7 {fig.sprite_counts[c]} of "
-                    f"{sizes.get(c, 0):,} shown, most suspicious first"
-                    f"{_shown_list(fig.sprite_indices.get(c), data)}</figcaption></figure>")
-    return f'<h3>Samples</h3><div class="sprites">{"".join(figs)}</div>'
-
-
-def _shown_list(indices: np.ndarray | None, data: Dataset) -> str:
-    """A folded list naming the samples of a mosaic, row by row (file names when known)."""
-    if indices is None or not len(indices):
-        return ""
-    names = data.files[indices] if data.files is not None else [None] * len(indices)
-    items = "".join(f"<li>#{int(i)}{'' if f is None else ' ' + escape(str(f))}</li>"
-                    for i, f in zip(indices, names))
-    return (f"<details><summary>which samples (row by row)</summary>"
-            f'<ol class="shown">{items}</ol></details>')
-
-
-def _text_html(result: ScanResult, cls: dict[str, Any], texts: Sequence[str] | None,
-               n_samples: int = 5) -> str:
-    """Distinctive terms and top-scored sentences of each cluster of one class, flagged first."""
-    if texts is None:
-        return ""
-    cc = next((c for c in result.clusters if c.label == cls["label"]), None)
-    if cc is None:
-        return ""
-    arr = np.asarray(texts, dtype=object)
-    scores = result.detection.score[cc.indices]
-    members = [np.flatnonzero(cc.assignment == c) for c in range(len(cc.centers))]
-    terms = distinctive_terms([arr[cc.indices[m]].tolist() for m in members])
-    poison = {cl["cluster"]: cl["is_poison"] for cl in cls["clusters"]}
-    parts = []
-    for c in sorted(range(len(members)), key=lambda c: (not poison.get(c, False), c)):
-        m = members[c]
-        top = m[np.argsort(-scores[m], kind="stable")[:n_samples]]
-        tag = '<b class="flag">flagged</b>' if poison.get(c) else "kept"
-        parts.append(f"<h4>cluster {c} \u00b7 {tag} \u00b7 {len(m):,} texts</h4>"
-                     + render_text_cluster(terms[c], arr[cc.indices[top]].tolist()))
-    return "".join(parts)
-
-
 def _name(report: dict[str, Any], label: int) -> str:
     """`` 'cat'`` when the data has class names (image folders), else ``""``."""
     names = report["input"].get("class_names")
@@ -259,12 +193,12 @@ def _class_section(cls: dict[str, Any], fig: ClassFigures | None, report: dict[s
              _truth_line(report, label)]
     if fig is not None:
         alt = f"class {label}: reduced activations projected to 2-D"
-        parts.insert(0, _img(fig.scatter, alt, "scatter")
+        parts.insert(0, img_tag(fig.scatter, alt, "scatter")
                      + f'<p class="note">The reduced activations of class {label}: across, '
                      "the direction from the largest cluster's centre to the next one's; up, "
                      f"the main remaining direction ({fig.n_plotted:,} of "
                      f"{cls['n_samples']:,} samples drawn).</p>")
-    parts.append(_samples_block(cls, fig, data, _text_html(result, cls, texts)))
+    parts.append(samples_block(cls, fig, data, result, texts))
     return (f'<details id="class-{label}" class="cls {cls["verdict"]}"{" open" if bad else ""}>'
             f'<summary><span class="badge {cls["verdict"]}">{cls["verdict"]}</span>'
             f'Class {label}{escape(_name(report, label))} '
