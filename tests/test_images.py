@@ -67,8 +67,9 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     exif[0x0112] = 6
     Image.fromarray(stored).save(tmp_path / "a" / "phone.png", exif=exif)
     Image.fromarray(upright).save(tmp_path / "b" / "plain.png")
+    Image.fromarray(stored).save(tmp_path / "b" / "phone.jpg", exif=exif)  # EXIF in the header
     data = load_image_folder(tmp_path)
-    assert data.x.shape == (2, 6, 4, 3)  # both portrait: no "different sizes" error
+    assert data.x.shape == (3, 6, 4, 3)  # all portrait: no "different sizes" error
     np.testing.assert_array_equal(data.x[data.files.tolist().index("a/phone.png")], upright)
 
 

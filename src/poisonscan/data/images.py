@@ -75,12 +75,20 @@ def _opened(path: Path, root: Path) -> Iterator[Image.Image]:
                          f"image ({type(exc).__name__}: {exc}).") from None
 
 
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation of an opened image (1: as stored). A PNG's EXIF is read only when
+    it comes before the pixel data: looking further would decode the whole image."""
+    if img.format == "PNG" and "exif" not in img.info:
+        return 1
+    return int(img.getexif().get(_ORIENTATION, 1))
+
+
 def _header(path: Path, root: Path) -> tuple[str, tuple[int, int]]:
     """The mode and (width, height) of an image file as shown (after its EXIF orientation),
     read from its header only."""
     with _opened(path, root) as img:
         w, h = img.size
-        return img.mode, (h, w) if img.getexif().get(_ORIENTATION) in (5, 6, 7, 8) else (w, h)
+        return img.mode, (h, w) if _orientation(img) in (5, 6, 7, 8) else (w, h)
 
 
 def _pixels(path: Path, root: Path, grey: bool, size: tuple[int, int]) -> np.ndarray:
@@ -88,7 +96,7 @@ def _pixels(path: Path, root: Path, grey: bool, size: tuple[int, int]) -> np.nda
     from PIL import Image, ImageOps  # noqa: PLC0415
 
     with _opened(path, root) as img:
-        if img.getexif().get(_ORIENTATION, 1) != 1:
+        if _orientation(img) != 1:
             img = ImageOps.exif_transpose(img)
         img = img.convert("L" if grey else "RGB")
         if img.size != size:
