@@ -37,6 +37,7 @@ SUPER_CLASSES = {
 }
 SIGN_EPOCHS = 4
 SIGN_LR = 3e-3
+SIGN_JITTER = 1.0  # gamma 0.5-2, gain +-10% per channel
 STICKER = {"size": 4}
 
 
@@ -50,7 +51,7 @@ def sign_train_config(seed: int, epochs: int | None = None) -> TrainConfig:
     (``benchmarks/sign_training.py``), chosen without any detection result.
     """
     return TrainConfig(epochs=epochs or SIGN_EPOCHS, seed=seed, augment=True,
-                       lr=SIGN_LR, schedule="cosine", jitter=1.0)
+                       lr=SIGN_LR, schedule="cosine", jitter=SIGN_JITTER)
 
 
 def run_traffic_signs(data_dir: str | os.PathLike[str] | None, *,

@@ -41,8 +41,6 @@ class ClassFigures:
         The scatter panel(s): by cluster, and by ground truth when the data has it.
     sprites
         Cluster id -> mosaic of its samples (most suspicious first); empty for feature vectors.
-    sprite_counts
-        Cluster id -> how many samples the mosaic shows.
     sprite_shapes
         Cluster id -> (height, width) of the mosaic in pixels.
     sprite_indices
@@ -54,7 +52,6 @@ class ClassFigures:
     label: int
     scatter: bytes
     sprites: dict[int, bytes] = field(default_factory=dict)
-    sprite_counts: dict[int, int] = field(default_factory=dict)
     sprite_shapes: dict[int, tuple[int, int]] = field(default_factory=dict)
     sprite_indices: dict[int, np.ndarray] = field(default_factory=dict)
     n_plotted: int = 0
@@ -265,7 +262,6 @@ def build_figures(result_clusters: list[ClassClusters], detection: DetectionResu
                 mosaic = sprite(data.x[cc.indices[top]], columns=grid)
                 fig.sprites[c] = image_to_png(mosaic)
                 fig.sprite_shapes[c] = (int(mosaic.shape[0]), int(mosaic.shape[1]))
-                fig.sprite_counts[c] = len(top)
                 fig.sprite_indices[c] = cc.indices[top]
         figures.append(fig)
     return figures

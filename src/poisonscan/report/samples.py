@@ -51,16 +51,17 @@ def samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
         scale = max(1, min(3, 470 // max(w, 1)))  # whole pixels, two mosaics side by side
         tag = '<b class="flag">flagged</b>' if poison.get(c) else "kept"
         alt = f"class {cls['label']} cluster {c}: samples"
+        shown = fig.sprite_indices[c]
         figs.append(f"<figure>{img_tag(fig.sprites[c], alt, 'sprite', w * scale or None)}"
-                    f"<figcaption>cluster {c} \u00b7 {tag} \u00b7 {fig.sprite_counts[c]} of "
+                    f"<figcaption>cluster {c} \u00b7 {tag} \u00b7 {len(shown)} of "
                     f"{sizes.get(c, 0):,} shown, most suspicious first"
-                    f"{_shown_list(fig.sprite_indices.get(c), data)}</figcaption></figure>")
+                    f"{_shown_list(shown, data)}</figcaption></figure>")
     return f'<h3>Samples</h3><div class="sprites">{"".join(figs)}</div>'
 
 
-def _shown_list(indices: np.ndarray | None, data: Dataset) -> str:
+def _shown_list(indices: np.ndarray, data: Dataset) -> str:
     """A folded list naming the samples of a mosaic, row by row (file names when known)."""
-    if indices is None or not len(indices):
+    if not len(indices):
         return ""
     names = data.files[indices] if data.files is not None else [None] * len(indices)
     items = "".join(f"<li>#{int(i)}{'' if f is None else ' ' + escape(str(f))}</li>"
