@@ -70,10 +70,10 @@ def _add_device(p: argparse.ArgumentParser) -> None:
                    help="where training runs: cpu (default), cuda, cuda:1, ...")
 
 
-def _add_image_size(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--image-size", type=height_width, metavar="H,W",
-                   help="resize the images of an image folder to H,W pixels (needed when their "
-                        "sizes differ)")
+def _add_image_size(p: argparse.ArgumentParser, help: str = (
+        "resize the images of an image folder to H,W pixels (needed when their sizes "
+        "differ)")) -> None:
+    p.add_argument("--image-size", type=height_width, metavar="H,W", help=help)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -160,8 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_REPAIR_EXAMPLE, allow_abbrev=False,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("data", help="the dataset that was scanned: " + DATA_HELP)
-    r.add_argument("--image-size", type=height_width, metavar="H,W",
-                   help="as given to the scan (default: the scan's --image-size)")
+    _add_image_size(r, "as given to the scan (default: the scan's --image-size)")
     r.add_argument("--scan", required=True, help="output folder of 'poisonscan scan'")
     r.add_argument("--out", required=True, help="output folder (repair.json, model.safetensors)")
     r.add_argument("--mode", default="relabel", choices=["relabel", "remove"])
@@ -273,13 +272,12 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     if scanned_sha and scanned_sha != data_fingerprint(data.x, data.y):
         raise InputError(f"{args.data} is not the data scanned in {args.scan} (its samples or "
                          "labels differ; report.json input.sha256): repair the same data.")
+    # train as the scan did (settings an older report lacks keep their defaults); the seed and
+    # device are this command's
     train = scanned.report["parameters"]["train"]
-    scan_config = TrainConfig(epochs=train["epochs"], batch_size=train["batch_size"],
-                              lr=train["lr"], seed=args.seed,
-                              # older reports lack the next three
-                              augment=bool(train.get("augment", False)),
-                              schedule=train.get("schedule", "constant"),
-                              jitter=train.get("jitter", 0.0), device=args.device)
+    recorded = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}
+    scan_config = TrainConfig(**{k: v for k, v in train.items() if k in recorded},
+                              seed=args.seed, device=args.device)
     epochs = args.epochs or (1 if args.mode == "relabel" else scan_config.epochs)
     result = repair(scanned.model, scanned.spec, data, scanned.flagged, scanned.suspected_source,
                     mode=args.mode, config=dataclasses.replace(scan_config, epochs=epochs),
