@@ -237,3 +237,21 @@ def test_reclassification_votes_are_the_evidence_behind_l_over_p() -> None:
     assert majority[0].votes is None
     as_json = res.to_dict()["classes"][1]["clusters"]
     assert {"label": 2, "count": 30} in next(c["votes"] for c in as_json if c["is_poison"])
+
+
+def test_evaluation_counts_the_poison_of_each_cluster() -> None:
+    from poisonscan.metrics import evaluate_detection  # noqa: PLC0415
+
+    truth = np.array([0, 1, 1, 0, 0, 1, 0, 1], bool)
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    clusters = np.array([0, 1, 1, 0, 0, 0, 1, 0])
+    flagged = clusters == 1
+    ev = evaluate_detection(truth, flagged, labels, clusters=clusters)
+    assert ev.poison_per_cluster == {0: (0, 2), 1: (2, 0)}
+    assert ev.to_dict()["poison_per_cluster"] == {"0": [0, 2], "1": [2, 0]}
+    assert (ev.per_class[1].tp, ev.per_class[1].fn) == (0, 2)
+    # clustered by prediction: the counts follow the detector's segments, not the labels
+    segments = np.array([0, 0, 0, 0, 0, 0, 1, 1])
+    by_pred = evaluate_detection(truth, flagged, labels, clusters=clusters, segments=segments)
+    assert by_pred.poison_per_cluster == {0: (1, 2), 1: (1, 0)}
+    assert "poison_per_cluster" not in evaluate_detection(truth, flagged, labels).to_dict()

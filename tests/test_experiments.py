@@ -34,6 +34,14 @@ def test_experiment_pipeline_on_slice(name: str, folder: str, tmp_path: Path) ->
     assert md.startswith(f"### `{name}`") and "|---|" in md
     for table in saved["tables"]:
         assert all(len(row) == len(table["columns"]) for row in table["rows"])
+    for run in saved["runs"]:
+        if "poison_per_cluster" in run:  # every poison sample lies in one cluster of its class
+            assert sum(map(sum, run["poison_per_cluster"].values())) == run["n_poison"]
+    if name in ("traffic-signs", "multimodal"):  # the target's clusters: "size (poison) / ..."
+        column = saved["tables"][0]["columns"].index("target's clusters: size (poison)")
+        for row, run in zip(saved["tables"][0]["rows"], saved["runs"]):
+            cells = [cell.split(" (") for cell in row[column].split(" / ")]
+            assert sum(int(p.rstrip(")").replace(",", "")) for _, p in cells) == run["n_poison"]
     assert result.wall_s > 0
 
 

@@ -137,6 +137,20 @@ def test_cluster_figures_against_thresholds(scanned: SimpleNamespace) -> None:
     assert "Ground truth:" in scanned.html and "Against ground truth" in scanned.html
 
 
+def test_true_poison_of_each_cluster(scanned: SimpleNamespace) -> None:
+    per_cluster = scanned.report["evaluation"]["poison_per_cluster"]
+    det, truth = scanned.result.detection, scanned.data.is_poison
+    for c in scanned.report["classes"]:
+        counts = per_cluster[str(c["label"])]
+        in_class = scanned.data.y == c["label"]
+        assert counts == [int(np.sum(truth & in_class & (det.cluster == cl["cluster"])))
+                          for cl in c["clusters"]]
+        per = scanned.report["evaluation"]["per_class"][str(c["label"])]
+        assert sum(counts) == per["tp"] + per["fn"]
+    assert sum(map(sum, per_cluster.values())) == int(truth.sum()) > 0
+    assert scanned.html.count("<th>poison (ground truth)</th>") == len(per_cluster)
+
+
 def test_repair_section_and_no_ground_truth(scanned: SimpleNamespace) -> None:
     report = copy.deepcopy(scanned.report)
     report["repair"] = {"before": {"test_accuracy": 0.91, "attack_success_rate": 0.97},

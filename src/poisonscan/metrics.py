@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,21 +63,57 @@ def detection_metrics(truth: np.ndarray, flagged: np.ndarray) -> DetectionMetric
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Overall and per-class (by training label) detection metrics."""
+    """Overall and per-class (by training label) detection metrics.
+
+    ``poison_per_cluster`` maps a class to the number of true poison samples in each of its
+    clusters (by cluster id), when the clusters were given: it says whether a missed poison
+    shared a cluster with clean samples or had one of its own.
+    """
 
     overall: DetectionMetrics
     per_class: dict[int, DetectionMetrics]
+    poison_per_cluster: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"overall": self.overall.to_dict(),
-                "per_class": {str(k): v.to_dict() for k, v in self.per_class.items()}}
+        out = {"overall": self.overall.to_dict(),
+               "per_class": {str(k): v.to_dict() for k, v in self.per_class.items()}}
+        if self.poison_per_cluster:
+            out["poison_per_cluster"] = {str(k): list(v)
+                                         for k, v in self.poison_per_cluster.items()}
+        return out
 
 
-def evaluate_detection(truth: np.ndarray, flagged: np.ndarray, labels: np.ndarray) -> Evaluation:
-    """Metrics overall and for each class of ``labels`` (N,)."""
-    per_class = {int(c): detection_metrics(truth[labels == c], flagged[labels == c])
-                 for c in np.unique(labels)}
-    return Evaluation(detection_metrics(truth, flagged), per_class)
+def evaluate_detection(truth: np.ndarray, flagged: np.ndarray, labels: np.ndarray, *,
+                       clusters: np.ndarray | None = None,
+                       segments: np.ndarray | None = None) -> Evaluation:
+    """Metrics overall and for each class of ``labels``.
+
+    Parameters
+    ----------
+    truth, flagged
+        (N,) bool: the sample is poison; the sample was flagged.
+    labels
+        (N,) int training labels: the classes the metrics are split by.
+    clusters
+        (N,) int cluster id of each sample within its class (``DetectionResult.cluster``);
+        when given, :attr:`Evaluation.poison_per_cluster` counts the poison in each cluster.
+    segments
+        (N,) int: the classes the detector clustered, when not ``labels`` (the predictions,
+        for ``segment_by="prediction"``); only used with ``clusters``.
+    """
+    truth, labels = np.asarray(truth, bool), np.asarray(labels)
+    classes = np.unique(labels)
+    per_class = {int(c): detection_metrics(truth[labels == c], np.asarray(flagged)[labels == c])
+                 for c in classes}
+    per_cluster: dict[int, tuple[int, ...]] = {}
+    if clusters is not None:
+        clusters = np.asarray(clusters)
+        segments = labels if segments is None else np.asarray(segments)
+        for c in np.unique(segments):
+            ids = clusters[segments == c]
+            counts = np.bincount(ids[truth[segments == c]], minlength=int(ids.max()) + 1)
+            per_cluster[int(c)] = tuple(int(n) for n in counts)
+    return Evaluation(detection_metrics(truth, flagged), per_class, per_cluster)
 
 
 def attack_success_rate(predictions: np.ndarray, targets: np.ndarray) -> float:

@@ -167,7 +167,8 @@ def scan(
     timings["total"] = time.perf_counter() - t0
 
     metrics = model_metrics(model, data)
-    evaluation = (evaluate_detection(data.is_poison, detection.is_poison, data.y)
+    evaluation = (evaluate_detection(data.is_poison, detection.is_poison, data.y,
+                                     clusters=detection.cluster, segments=predictions)
                   if data.is_poison is not None else None)
     return ScanResult(detection, model, spec, acts, used_layer, timings, metrics, evaluation,
                       detector.classes_)

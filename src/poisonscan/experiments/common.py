@@ -15,8 +15,8 @@ from ..data.dataset import Dataset
 from ..pipeline import ScanResult
 from ..train import TrainConfig
 
-__all__ = ["ExperimentResult", "Table", "Timer", "markdown_table", "save_run_report", "scan_row",
-           "subsample"]
+__all__ = ["ExperimentResult", "Table", "Timer", "cluster_cell", "markdown_table",
+           "save_run_report", "scan_row", "subsample"]
 
 
 @dataclass
@@ -88,8 +88,19 @@ def scan_row(result: ScanResult) -> dict[str, Any]:
         row.update(precision=o.precision, recall=o.recall, f1=o.f1, fpr=o.fpr,
                    accuracy=o.accuracy, n_poison=o.tp + o.fn,
                    per_class={c: {"accuracy": m.accuracy, "f1": m.f1}
-                              for c, m in ev.per_class.items()})
+                              for c, m in ev.per_class.items()},
+                   poison_per_cluster={c: list(n) for c, n in ev.poison_per_cluster.items()})
     return row
+
+
+def cluster_cell(result: ScanResult, label: int) -> str:
+    """``"9,282 (19) / 4,238 (721)"``: the size of each cluster of class ``label`` and, in
+    parentheses, how many of its samples are poison (needs ground truth)."""
+    cls = next(c for c in result.detection.classes if c.label == label)
+    poison = result.evaluation.poison_per_cluster[label] if result.evaluation else None
+    if poison is None:
+        return " / ".join(f"{cl.size:,}" for cl in cls.clusters)
+    return " / ".join(f"{cl.size:,} ({poison[cl.cluster]:,})" for cl in cls.clusters)
 
 
 class Timer:

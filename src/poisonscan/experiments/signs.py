@@ -20,7 +20,8 @@ from ..data.dataset import Dataset
 from ..detect import ActivationClustering
 from ..pipeline import scan
 from ..train import TrainConfig
-from .common import ExperimentResult, Table, save_run_report, scan_row, subsample
+from .common import (ExperimentResult, Table, cluster_cell, save_run_report, scan_row,
+                     subsample)
 
 __all__ = ["STOP", "SUPER_CLASSES", "run_multimodal", "run_traffic_signs", "sign_train_config",
            "to_superclasses"]
@@ -65,7 +66,8 @@ def run_traffic_signs(data_dir: str | os.PathLike[str] | None, *,
                            "yellow sticker relabelled 'speed limit 60', default detector")
     table = Table("Detection", ["poison rate", "poison samples", "flagged", "precision",
                                 "recall", "F1", "FPR", "clean classes called clean",
-                                "clean acc", "attack success", "scan s"])
+                                "target's clusters: size (poison)", "clean acc",
+                                "attack success", "scan s"])
     for rate in rates:
         data = poison_dataset(clean, get_trigger("patch", **STICKER), [(STOP, SPEED_LIMIT_60)],
                               rate=rate, seed=seed)
@@ -81,7 +83,8 @@ def run_traffic_signs(data_dir: str | os.PathLike[str] | None, *,
                        if c.label != SPEED_LIMIT_60 and c.verdict == "clean")
         table.rows.append([f"{rate:.0%}", row["n_poison"], row["n_flagged"], row["precision"],
                            row["recall"], row["f1"], row["fpr"], f"{clean_ok}/42",
-                           row["test_accuracy"], row["attack_success_rate"], row["total"]])
+                           cluster_cell(result, SPEED_LIMIT_60), row["test_accuracy"],
+                           row["attack_success_rate"], row["total"]])
     res.tables = [table]
     res.notes.append("rate = share of the target class (speed limit 60, 1,410 clean images) "
                      "that is poison; class 1 (speed limit 30) has too few stop signs to copy "
@@ -116,8 +119,8 @@ def run_multimodal(data_dir: str | os.PathLike[str] | None, *, seed: int = 0,
                            ", ".join(names) + "), sticker trigger, target 'speed limit'")
     table = Table("Detection", ["run", "poison samples", "poison share of target",
                                 "flagged", "precision", "recall", "F1", "FPR",
-                                "classes called poisoned", "clean acc", "attack success",
-                                "scan s"])
+                                "classes called poisoned", "target's clusters: size (poison)",
+                                "clean acc", "attack success", "scan s"])
     runs = [("stop -> speed limit", [(STOP, SPEED_LIMIT_30)], 0.25),
             ("stop, children crossing, keep right -> speed limit",
              [(STOP, SPEED_LIMIT_30), (28, SPEED_LIMIT_30), (38, SPEED_LIMIT_30)], 0.33)]
@@ -137,7 +140,8 @@ def run_multimodal(data_dir: str | os.PathLike[str] | None, *, seed: int = 0,
         table.rows.append([title, row["n_poison"], share, row["n_flagged"], row["precision"],
                            row["recall"], row["f1"], row["fpr"],
                            ", ".join(names[c] for c in row["poisoned_classes"]) or "none",
-                           row["test_accuracy"], row["attack_success_rate"], row["total"]])
+                           cluster_cell(result, 0), row["test_accuracy"],
+                           row["attack_success_rate"], row["total"]])
     res.tables = [table]
     res.notes.append("poisoning happens on the 43 original classes (sources copied from the "
                      "named sign types into 'speed limit 30', rate = share of that class), "

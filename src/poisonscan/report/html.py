@@ -139,7 +139,9 @@ def votes_text(votes: Sequence[dict[str, int]] | None) -> str:
     return "read as " + ", ".join(f"{v['label']}: {v['count']:,}" for v in votes)
 
 
-def _cluster_table(cls: dict[str, Any], analysis: str) -> str:
+def _cluster_table(cls: dict[str, Any], analysis: str,
+                   truth: Sequence[int] | None = None) -> str:
+    """The clusters of one class with their figures; ``truth``: true poison in each cluster."""
     stat_name = getattr(ANALYSES.get(analysis), "statistic_name", "statistic")
     rows, marks = [], []
     for cl in cls["clusters"]:
@@ -156,9 +158,14 @@ def _cluster_table(cls: dict[str, Any], analysis: str) -> str:
         sil = "\u2013" if cl["silhouette"] is None else f"{cl['silhouette']:.3f}"
         rows.append([str(cl["cluster"]), f"{cl['size']:,}", _pct(cl["relative_size"]), sil,
                      test, f"<b>{escape(verdict)}</b>" if cl["is_poison"] else escape(verdict)])
+        if truth is not None:
+            rows[-1].insert(2, f"{truth[cl['cluster']]:,}")
         marks.append("flagged" if cl["is_poison"] else "")
-    table = _table(["cluster", "size", "relative size", "silhouette",
-                    "statistic vs threshold", "verdict"], rows, marks)
+    header = ["cluster", "size", "relative size", "silhouette", "statistic vs threshold",
+              "verdict"]
+    if truth is not None:
+        header.insert(2, "poison (ground truth)")
+    table = _table(header, rows, marks)
     note = ANALYSIS_NOTES.get(analysis, "")
     return table + (f'<p class="note">{escape(analysis)}: {escape(note)}</p>' if note else "")
 
@@ -189,7 +196,8 @@ def _class_section(cls: dict[str, Any], fig: ClassFigures | None, report: dict[s
                 + (f", suspected source class {src}" if src else ""))
     else:
         note = f"{cls['n_samples']:,} samples, clusters {sizes}"
-    parts = [_cluster_table(cls, report["parameters"]["detector"]["analysis"]),
+    truth = report.get("evaluation", {}).get("poison_per_cluster", {}).get(str(label))
+    parts = [_cluster_table(cls, report["parameters"]["detector"]["analysis"], truth),
              _truth_line(report, label)]
     if fig is not None:
         alt = f"class {label}: reduced activations projected to 2-D"
