@@ -255,3 +255,5 @@ def test_evaluation_counts_the_poison_of_each_cluster() -> None:
     by_pred = evaluate_detection(truth, flagged, labels, clusters=clusters, segments=segments)
     assert by_pred.poison_per_cluster == {0: (1, 2), 1: (1, 0)}
     assert "poison_per_cluster" not in evaluate_detection(truth, flagged, labels).to_dict()
+    with pytest.raises(ValueError, match=r"clusters must have shape \(8,\)"):
+        evaluate_detection(truth, flagged, labels, clusters=clusters[:5])

@@ -109,6 +109,10 @@ def evaluate_detection(truth: np.ndarray, flagged: np.ndarray, labels: np.ndarra
     if clusters is not None:
         clusters = np.asarray(clusters)
         segments = labels if segments is None else np.asarray(segments)
+        for name, arr in (("clusters", clusters), ("segments", segments)):
+            if arr.shape != truth.shape:
+                raise ValueError(f"{name} must have shape {truth.shape} like truth; "
+                                 f"got {arr.shape}")
         for c in np.unique(segments):
             ids = clusters[segments == c]
             counts = np.bincount(ids[truth[segments == c]], minlength=int(ids.max()) + 1)

@@ -97,7 +97,7 @@ def cluster_cell(result: ScanResult, label: int) -> str:
     """``"9,282 (19) / 4,238 (721)"``: the size of each cluster of class ``label`` and, in
     parentheses, how many of its samples are poison (needs ground truth)."""
     cls = next(c for c in result.detection.classes if c.label == label)
-    poison = result.evaluation.poison_per_cluster[label] if result.evaluation else None
+    poison = result.evaluation.poison_per_cluster.get(label) if result.evaluation else None
     if poison is None:
         return " / ".join(f"{cl.size:,}" for cl in cls.clusters)
     return " / ".join(f"{cl.size:,} ({poison[cl.cluster]:,})" for cl in cls.clusters)
