@@ -101,10 +101,11 @@ def evaluate_detection(truth: np.ndarray, flagged: np.ndarray, labels: np.ndarra
         (N,) int: the classes the detector clustered, when not ``labels`` (the predictions,
         for ``segment_by="prediction"``); only used with ``clusters``.
     """
-    truth, labels = np.asarray(truth, bool), np.asarray(labels)
-    classes = np.unique(labels)
-    per_class = {int(c): detection_metrics(truth[labels == c], np.asarray(flagged)[labels == c])
-                 for c in classes}
+    truth, flagged, labels = np.asarray(truth, bool), np.asarray(flagged, bool), np.asarray(labels)
+    per_class: dict[int, DetectionMetrics] = {}
+    for c in np.unique(labels):
+        member = labels == c
+        per_class[int(c)] = detection_metrics(truth[member], flagged[member])
     per_cluster: dict[int, tuple[int, ...]] = {}
     if clusters is not None:
         clusters = np.asarray(clusters)
@@ -114,8 +115,9 @@ def evaluate_detection(truth: np.ndarray, flagged: np.ndarray, labels: np.ndarra
                 raise ValueError(f"{name} must have shape {truth.shape} like truth; "
                                  f"got {arr.shape}")
         for c in np.unique(segments):
-            ids = clusters[segments == c]
-            counts = np.bincount(ids[truth[segments == c]], minlength=int(ids.max()) + 1)
+            member = segments == c
+            ids = clusters[member]
+            counts = np.bincount(ids[truth[member]], minlength=int(ids.max()) + 1)
             per_cluster[int(c)] = tuple(int(n) for n in counts)
     return Evaluation(detection_metrics(truth, flagged), per_class, per_cluster)
 
