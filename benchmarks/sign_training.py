@@ -3,11 +3,11 @@
 Exclusionary reclassification on GTSRB asks a retrained model to read a cluster it was not
 trained on; when that cluster is one physical sign (a track of 30 frames), the model must
 recognise an object it has never seen. This benchmark measures exactly that on *clean* data,
-without any poison or detection: every 5th track of each class (track id from the archive's
-``train_files``, ``CCCCC/TTTTT_IIIII.ppm``) is held out, the default colour CNN is trained on
-the other tracks with each candidate recipe (same cost: 4 epochs, batch 128, affine warps,
-seed 0), and its accuracy on the held-out tracks is recorded, with the share of held-out
-tracks it reads mostly wrong (under half of the frames right).
+without any poison or detection: every 5th track of each class is held out (the track id comes
+from each image's original file, ``CCCCC/TTTTT_IIIII.ppm``, in ``load_gtsrb(...).files``), the
+default colour CNN is trained on the other tracks with each candidate recipe (same cost: 4
+epochs, batch 128, affine warps, seed 0), and its accuracy on the held-out tracks is recorded,
+with the share of held-out tracks it reads mostly wrong (under half of the frames right).
 
 The candidates were fixed before measuring (see ``docs/gtsrb.md``). Writes
 ``benchmarks/results/sign_training.json``.
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from poisonscan._io import write_json
-from poisonscan.data.builtin import resolve_data_dir
+from poisonscan.data.builtin import load_gtsrb
 from poisonscan.models.nets import build_model
 from poisonscan.train import TrainConfig, predict, train_model
 
@@ -57,8 +57,10 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                              "sign_training.json"))
     args = parser.parse_args()
-    with np.load(resolve_data_dir(args.data_dir) / "gtsrb" / "gtsrb_32x32.npz") as z:
-        x, y, files = z["x_train"], z["y_train"].astype(np.int64), z["train_files"]
+    data = load_gtsrb(args.data_dir)
+    if data.files is None:
+        raise SystemExit("this GTSRB archive lacks train_files (the track ids)")
+    x, y, files = data.x, data.y, data.files
     ids, held = track_split(files)
     print(f"train {int((~held).sum())} images, held out {int(held.sum())} images in "
           f"{len(np.unique(ids[held]))} tracks")

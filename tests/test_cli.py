@@ -204,6 +204,18 @@ def test_help_has_example(capsys: pytest.CaptureFixture[str]) -> None:
         assert "example:" in capsys.readouterr().out
 
 
+def test_help_explains_every_option_and_states_defaults() -> None:
+    from poisonscan._cliutil import subparser
+    from poisonscan.cli import build_parser
+
+    parser = build_parser()
+    for command in ("poison", "scan", "repair", "reproduce", "demo"):
+        for action in subparser(parser, command)._actions:
+            assert action.help, f"{command} {action.dest} has no help text"
+            if action.option_strings and action.default not in (None, False, "==SUPPRESS=="):
+                assert "default" in action.help, f"{command} {action.dest}: default not shown"
+
+
 def test_help_names_every_input_format(capsys: pytest.CaptureFixture[str]) -> None:
     for command in ("scan", "repair"):
         assert main([command, "--help"]) == 0

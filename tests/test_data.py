@@ -96,3 +96,26 @@ def test_mnist_missing_files_named(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         load_dataset("mnist")
     with pytest.raises(InputError, match="Did you mean 'mnist'"):
         load_dataset("mnsit")
+
+
+@pytest.mark.parametrize("with_files", [True, False])
+def test_gtsrb_loader_names_classes_and_files(tmp_path: Path, with_files: bool) -> None:
+    (tmp_path / "gtsrb").mkdir()
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 255, (3, 32, 32, 3), dtype=np.uint8),
+              "y_train": np.array([14, 3, 42], dtype=np.uint8),
+              "x_test": np.zeros((1, 32, 32, 3), np.uint8), "y_test": np.array([0], np.uint8)}
+    if with_files:  # the shared archive lists each image's original file
+        arrays["train_files"] = np.array(["00014/00000_00000.ppm", "00003/00001_00029.ppm",
+                                          "00042/00007_00003.ppm"])
+    np.savez(tmp_path / "gtsrb" / "gtsrb_32x32.npz", **arrays)
+    d = load_dataset("gtsrb", tmp_path)
+    np.testing.assert_array_equal(d.x, arrays["x_train"])
+    assert len(d.class_names) == 43
+    assert [d.class_names[c] for c in d.y] == ["stop", "speed limit 60", "end of no passing 3.5 t"]
+    if with_files:
+        assert d.files.tolist() == arrays["train_files"].tolist()
+    else:
+        assert d.files is None
+    with pytest.raises(InputError, match="GTSRB file missing"):
+        load_dataset("gtsrb", tmp_path / "elsewhere")

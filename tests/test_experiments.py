@@ -42,6 +42,11 @@ def test_experiment_pipeline_on_slice(name: str, folder: str, tmp_path: Path) ->
         for row, run in zip(saved["tables"][0]["rows"], saved["runs"]):
             cells = [cell.split(" (") for cell in row[column].split(" / ")]
             assert sum(int(p.rstrip(")").replace(",", "")) for _, p in cells) == run["n_poison"]
+    if name == "traffic-signs":  # GTSRB's sign names and original files reach flagged.csv
+        header = (tmp_path / "scan-0.15" / "flagged.csv").read_text().splitlines()[0]
+        assert header.split(",")[4:] == ["file", "label_name", "suspected_source_name"]
+        report = json.loads((tmp_path / "scan-0.15" / "report.json").read_text())
+        assert report["input"]["class_names"][14] == "stop"
     assert result.wall_s > 0
 
 

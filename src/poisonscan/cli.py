@@ -98,18 +98,22 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help=DATA_HELP)
     _add_image_size(p)
-    p.add_argument("--attack", default="pattern", choices=list(TRIGGERS))
+    p.add_argument("--attack", default="pattern", choices=list(TRIGGERS),
+                   help="trigger added to the poisoned copies (default %(default)s)")
     p.add_argument("--rate", type=float, default=0.10,
                    help="fraction of each target class that is poison afterwards (default 0.10)")
     p.add_argument("--mapping", default="all-to-next",
                    help="'all-to-next', 'S:T' or 'S1,S2:T' (default all-to-next)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the sample choice (default %(default)s)")
     p.add_argument("--out", required=True, help="output .npz file")
-    p.add_argument("--patch-size", type=int, default=4, help="patch: side in pixels")
+    p.add_argument("--patch-size", type=int, default=4,
+                   help="patch: side in pixels (default %(default)s)")
     p.add_argument("--patch-position", type=ints, help="patch: top-left ROW,COL")
     p.add_argument("--patch-color", type=floats, default=(1.0, 1.0, 0.0),
                    help="patch: R,G,B in [0,1] (default yellow)")
-    p.add_argument("--blend-alpha", type=float, default=0.1, help="blend: weight of the noise")
+    p.add_argument("--blend-alpha", type=float, default=0.1,
+                   help="blend: weight of the noise (default %(default)s)")
     _add_common(p)
     p.set_defaults(func=_cmd_poison)
 
@@ -122,17 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="scan this .safetensors model instead of training one")
     s.add_argument("--arch", choices=list(ARCHITECTURES), help="default: from the input shape")
     defaults = TrainConfig()
-    s.add_argument("--epochs", type=int, default=defaults.epochs)
-    s.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    s.add_argument("--lr", type=float, default=defaults.lr)
+    s.add_argument("--epochs", type=int, default=defaults.epochs,
+                   help="training epochs (default %(default)s)")
+    s.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                   help="training batch size (default %(default)s)")
+    s.add_argument("--lr", type=float, default=defaults.lr,
+                   help="learning rate of Adam (default %(default)s)")
     s.add_argument("--augment", action="store_true",
                    help="train on randomly warped images (scale, rotation, shift); helps "
                         "exclusionary reclassification recognise objects it has not seen")
     s.add_argument("--schedule", choices=list(SCHEDULES), default=defaults.schedule,
-                   help="learning rate: constant, or a cosine decay from --lr to 0")
+                   help="learning rate: constant, or a cosine decay from --lr to 0 "
+                        "(default %(default)s)")
     s.add_argument("--jitter", type=float, default=defaults.jitter,
                    help="with --augment: photometric jitter strength (1: gamma 0.5-2 and gain "
-                        "+-10%% per channel; 0: none)")
+                        "+-10%% per channel; 0: none; default %(default)s)")
     _add_device(s)
     s.add_argument("--layer", help="layer to read (default: the last hidden layer)")
     s.add_argument("--cache", default="float32", choices=["float32", "float16", "off"],
@@ -141,18 +149,32 @@ def build_parser() -> argparse.ArgumentParser:
                         "scanned again) in this dtype, or 'off' to keep them in memory "
                         "(default float32)")
     ac = ActivationClustering()
-    s.add_argument("--reduce", default=ac.reduce, choices=list(REDUCERS))
-    s.add_argument("--n-components", type=int, default=ac.n_components)
-    s.add_argument("--n-clusters", type=int, default=ac.n_clusters)
-    s.add_argument("--n-init", type=int, default=ac.n_init, help="k-means restarts")
-    s.add_argument("--analysis", default=ac.analysis, choices=list(ANALYSES))
+    s.add_argument("--reduce", default=ac.reduce, choices=list(REDUCERS),
+                   help="reduction of each class's activations (default %(default)s)")
+    s.add_argument("--n-components", type=int, default=ac.n_components,
+                   help="dimensions after the reduction (default %(default)s)")
+    s.add_argument("--n-clusters", type=int, default=ac.n_clusters,
+                   help="k of k-means per class (default %(default)s)")
+    s.add_argument("--n-init", type=int, default=ac.n_init,
+                   help="k-means restarts (default %(default)s)")
+    s.add_argument("--analysis", default=ac.analysis, choices=list(ANALYSES),
+                   help="how a cluster is judged poison (default %(default)s)")
     s.add_argument("--reclassification-threshold", type=float,
-                   default=ac.reclassification_threshold, help="T: poison iff l/p <= T")
-    s.add_argument("--size-threshold", type=float, default=ac.size_threshold)
-    s.add_argument("--silhouette-threshold", type=float, default=ac.silhouette_threshold)
-    s.add_argument("--distance-threshold", type=float, default=ac.distance_threshold)
-    s.add_argument("--segment-by", default=ac.segment_by, choices=["label", "prediction"])
-    s.add_argument("--seed", type=int, default=0, help="seed of training, ICA and k-means")
+                   default=ac.reclassification_threshold,
+                   help="exclusionary-reclassification: poison iff l/p <= T (default %(default)s)")
+    s.add_argument("--size-threshold", type=float, default=ac.size_threshold,
+                   help="relative-size, silhouette: largest share of its class a poison "
+                        "cluster may have (default %(default)s)")
+    s.add_argument("--silhouette-threshold", type=float, default=ac.silhouette_threshold,
+                   help="silhouette: smallest silhouette of a poison cluster (default %(default)s)")
+    s.add_argument("--distance-threshold", type=float, default=ac.distance_threshold,
+                   help="distance: smallest d_own/d_other of a poison cluster "
+                        "(default %(default)s)")
+    s.add_argument("--segment-by", default=ac.segment_by, choices=["label", "prediction"],
+                   help="split the samples by training label or by the model's prediction"
+                        " (default %(default)s)")
+    s.add_argument("--seed", type=int, default=0,
+                   help="seed of training, ICA and k-means (default %(default)s)")
     _add_common(s)
     s.set_defaults(func=_cmd_scan)
 
@@ -163,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_image_size(r, "as given to the scan (default: the scan's --image-size)")
     r.add_argument("--scan", required=True, help="output folder of 'poisonscan scan'")
     r.add_argument("--out", required=True, help="output folder (repair.json, model.safetensors)")
-    r.add_argument("--mode", default="relabel", choices=["relabel", "remove"])
+    r.add_argument("--mode", default="relabel", choices=["relabel", "remove"],
+                   help="relabel the flagged samples to their suspected source and continue "
+                        "training, or remove them and retrain from scratch (default %(default)s)")
     r.add_argument("--epochs", type=int, default=None,
                    help="epochs of the repair (default: 1 for relabel, the scan's for remove)")
     r.add_argument("--replay", type=float, default=DEFAULT_REPLAY,
@@ -171,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     r.add_argument("--no-scratch", action="store_true",
                    help="skip the comparison with retraining from scratch")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="seed of the training (default %(default)s)")
     _add_device(r)
     _add_common(r)
     r.set_defaults(func=_cmd_repair)
@@ -179,9 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("reproduce", help="run one of the paper's experiments on real data",
                        epilog=_REPRODUCE_EXAMPLE, allow_abbrev=False,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    x.add_argument("name", choices=list(EXPERIMENTS))
+    x.add_argument("name", choices=list(EXPERIMENTS), help="the experiment (see docs/results.md)")
     x.add_argument("--out", required=True, help="output folder (results.json, results.md)")
-    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--seed", type=int, default=0,
+                   help="seed of poisoning, training and clustering (default %(default)s)")
     _add_common(x)
     x.set_defaults(func=_cmd_reproduce)
 
@@ -190,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--out", default="poisonscan-demo", help="output folder (default %(default)s)")
     d.add_argument("--rate", type=float, default=0.10, help="poison rate (default 0.10)")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help="seed of everything (default %(default)s)")
     _add_common(d)
     d.set_defaults(func=_cmd_demo)
     return parser

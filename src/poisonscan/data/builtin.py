@@ -20,9 +20,8 @@ from .dataset import Dataset, load_npz
 from .images import load_image_folder
 from .text import load_rt_polarity, load_text_csv
 
-__all__ = ["BUILTIN_DATASETS", "load_dataset", "load_gtsrb", "load_mnist", "load_mnist_sample",
-           "read_idx",
-           "resolve_data_dir"]
+__all__ = ["BUILTIN_DATASETS", "GTSRB_CLASS_NAMES", "load_dataset", "load_gtsrb", "load_mnist",
+           "load_mnist_sample", "read_idx", "resolve_data_dir"]
 
 ENV_VAR = "POISONSCAN_DATA"
 
@@ -77,6 +76,21 @@ def load_mnist(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     return Dataset(**arrays, name="mnist")
 
 
+# Short forms of the official GTSRB class names (ids 0-42), for reports and flagged.csv.
+GTSRB_CLASS_NAMES = (
+    "speed limit 20", "speed limit 30", "speed limit 50", "speed limit 60", "speed limit 70",
+    "speed limit 80", "end of speed limit 80", "speed limit 100", "speed limit 120",
+    "no passing", "no passing over 3.5 t", "right of way at junction", "priority road",
+    "yield", "stop", "no vehicles", "no vehicles over 3.5 t", "no entry", "general caution",
+    "curve to the left", "curve to the right", "double curve", "bumpy road", "slippery road",
+    "road narrows on the right", "road work", "traffic signals", "pedestrians",
+    "children crossing", "bicycles crossing", "ice/snow", "wild animals crossing",
+    "end of all limits", "turn right ahead", "turn left ahead", "ahead only",
+    "straight or right", "straight or left", "keep right", "keep left", "roundabout",
+    "end of no passing", "end of no passing 3.5 t",
+)
+
+
 def load_gtsrb(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     """GTSRB traffic signs resized to 32x32 RGB, from ``DATA_DIR/gtsrb/gtsrb_32x32.npz``.
 
@@ -84,7 +98,10 @@ def load_gtsrb(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     -------
     Dataset
         ``x`` (39209, 32, 32, 3) uint8, ``y`` (39209,) in 0..42 (stop sign = 14, speed limits
-        = 0-8), ``x_test`` (12630, 32, 32, 3), ``y_test``.
+        = 0-8), ``x_test`` (12630, 32, 32, 3), ``y_test``, ``class_names`` (43,)
+        (:data:`GTSRB_CLASS_NAMES`) and, when the archive lists them (``train_files``),
+        ``files`` (39209,): each image's original file, ``CLASS/TRACK_FRAME.ppm``. A track is
+        one physical sign filmed in 30 frames.
     """
     path = resolve_data_dir(data_dir) / "gtsrb" / "gtsrb_32x32.npz"
     if not path.is_file():
@@ -94,9 +111,11 @@ def load_gtsrb(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
         with np.load(path, allow_pickle=False) as z:
             arrays = {"x": z["x_train"], "y": z["y_train"], "x_test": z["x_test"],
                       "y_test": z["y_test"]}
+            if "train_files" in z.files:
+                arrays["files"] = z["train_files"]
     except (KeyError, OSError, ValueError) as exc:
         raise InputError(f"{path} is not the expected GTSRB archive ({exc}).") from None
-    return Dataset(**arrays, name="gtsrb")
+    return Dataset(**arrays, class_names=np.array(GTSRB_CLASS_NAMES), name="gtsrb")
 
 
 def load_mnist_sample(data_dir: str | os.PathLike[str] | None = None) -> Dataset:

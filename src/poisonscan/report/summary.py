@@ -7,6 +7,9 @@ from typing import Any
 __all__ = ["format_repair", "format_summary"]
 
 
+_NAME_WIDTH = 28  # longer class names are shortened in the middle ("...")
+
+
 def _fmt(value: float | None) -> str:
     return "inf" if value is None else f"{value:.3g}"
 
@@ -14,14 +17,21 @@ def _fmt(value: float | None) -> str:
 def format_summary(report: dict[str, Any]) -> str:
     """One line per class (sizes, analysis statistic, verdict), then totals and timings."""
     det = report["parameters"]["detector"]
-    names = report["input"].get("class_names")  # image folders and text files with names
+    names = report["input"].get("class_names")  # image folders, text files, GTSRB
+    width = min(max((len(n) for n in names), default=0), _NAME_WIDTH) if names else 0
 
     def name(label: int) -> str:
-        return f" {names[label][:14]:<14}" if names else ""
+        if not names:
+            return ""
+        text = names[label]
+        if len(text) > width:  # keep both ends: names often differ only at one of them
+            head = (width - 2) // 2
+            text = text[:head] + "..." + text[len(text) - (width - 3 - head):]
+        return f" {text:<{width}}"
 
     lines = [f"analysis: {det['analysis']}  reduce: {det['reduce']}({det['n_components']})  "
              f"k={det['n_clusters']}",
-             f"{'class':>5}{' ' * 15 if names else ''}  {'n':>7}  {'cluster sizes':<18} "
+             f"{'class':>5}{' ' * (width + 1) if names else ''}  {'n':>7}  {'cluster sizes':<18} "
              f"{'statistic':>10}  verdict"]
     for c in report["classes"]:
         sizes = "/".join(str(cl["size"]) for cl in c["clusters"])
