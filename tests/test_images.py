@@ -169,3 +169,18 @@ def test_repair_reuses_the_scans_image_size(tmp_path: Path,
     assert main(["repair", str(folder), "--scan", str(tmp_path / "r"), "--out",
                  str(tmp_path / "other"), "--image-size", "8,8", "-q"]) == 2
     assert "is not the data scanned" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("out", [".", "report", "a/report"])
+def test_out_inside_the_image_folder_is_refused(out: str, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    data = make_blob_images(n_per_class=10)
+    folder = tmp_path / "pics"
+    write_folder(folder, data.x, data.y, ["a", "b", "c"])
+    assert main(["scan", str(folder), "--out", str(tmp_path / "r"), *FAST]) == 0
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    for command in (["scan", str(folder)], ["repair", str(folder), "--scan", str(tmp_path / "r")]):
+        assert main([*command, "--out", str(folder / out), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert "is inside the image folder" in err and err.count("\n") == 1
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before  # nothing added

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ._validation import suggest
+from .data.builtin import BUILTIN_DATASETS
 from .errors import InputError
 
 __all__ = ["floats", "height_width", "ints", "load_config", "out_folder", "remove_empty",
@@ -46,13 +47,22 @@ def height_width(text: str) -> tuple[int, int]:
     return h, w
 
 
-def out_folder(args: argparse.Namespace) -> Path:
+def out_folder(args: argparse.Namespace, *, data: str | None = None) -> Path:
     """Check (and create) ``args.out`` before any long work starts.
 
-    The folders created here are listed in ``args.created_folders`` so that ``main`` can remove
-    them again, if they are still empty, when the command fails.
+    With ``data`` (the input argument), an output folder inside an input *folder of images*
+    is refused: its report, model and ``plots/*.png`` would become part of the data set (a new
+    class folder) the next time it is read. The folders created here are listed in
+    ``args.created_folders`` so that ``main`` can remove them again, if they are still empty,
+    when the command fails.
     """
     out = Path(args.out)
+    if data is not None and data not in BUILTIN_DATASETS and Path(data).is_dir():
+        folder = Path(data).resolve()
+        if out.resolve() == folder or folder in out.resolve().parents:
+            raise InputError(f"--out {str(args.out)!r} is inside the image folder {data!r}: the "
+                             "report and its plots would become part of the data. Name a folder "
+                             "outside it (the input is only read).")
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(args.out)!r} is a file; name a folder (created if missing).")
     missing = [p for p in (out, *out.parents) if not p.exists()]

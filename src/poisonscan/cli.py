@@ -251,7 +251,7 @@ def _cmd_poison(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    out_folder(args)
+    out_folder(args, data=args.data)
     detector = ActivationClustering(
         reduce=args.reduce, n_components=args.n_components, n_clusters=args.n_clusters,
         n_init=args.n_init, analysis=args.analysis,
@@ -286,7 +286,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     if Path(args.out).resolve() == Path(args.scan).resolve():
         raise InputError("--out must differ from --scan: the repair would overwrite the "
                          "scanned model.")
-    out = out_folder(args)
+    out = out_folder(args, data=args.data)
     image_size = args.image_size or scanned.report["parameters"].get("image_size")
     data = load_dataset(args.data, args.data_dir,
                         image_size=tuple(image_size) if image_size else None)
