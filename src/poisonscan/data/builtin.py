@@ -98,7 +98,7 @@ def load_gtsrb(data_dir: str | os.PathLike[str] | None = None) -> Dataset:
     -------
     Dataset
         ``x`` (39209, 32, 32, 3) uint8, ``y`` (39209,) in 0..42 (stop sign = 14, speed limits
-        = 0-8), ``x_test`` (12630, 32, 32, 3), ``y_test``, ``class_names`` (43,)
+        = 0-5, 7, 8), ``x_test`` (12630, 32, 32, 3), ``y_test``, ``class_names`` (43,)
         (:data:`GTSRB_CLASS_NAMES`) and, when the archive lists them (``train_files``),
         ``files`` (39209,): each image's original file, ``CLASS/TRACK_FRAME.ppm``. A track is
         one physical sign filmed in 30 frames.

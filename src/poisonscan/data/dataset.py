@@ -18,7 +18,7 @@ key                   shape           meaning
                                       ``x``, ``x_test``, ``x_test_poison`` then hold (N, L)
                                       integer token ids in [0, V)
 ``raw_text``          (N,) str        original sentence of each training sample (text only)
-``files``             (N,) str        file each training sample was read from (image folders)
+``files``             (N,) str        file each training sample was read from (image folders, GTSRB)
 ``class_names``       (K,) str        name of each class label 0..K-1
 ====================  ==============  ==================================================
 """
