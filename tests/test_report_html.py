@@ -121,6 +121,22 @@ def test_votes_text() -> None:
     assert votes_text([{"label": 4, "count": 1280}, {"label": 0, "count": 2}]) == \
         "read as 4: 1,280, 0: 2"
     assert votes_text(None) == "" and votes_text([]) == ""
+    assert votes_text([{"label": 1, "count": 3}], ["cat", "dog"]) == "read as 1 'dog': 3"
+
+
+def test_class_names_label_sources_and_votes(scanned: SimpleNamespace) -> None:
+    names = ["circle", "square & co", "triangle"]
+    report = copy.deepcopy(scanned.report)
+    report["input"]["class_names"] = names
+    html = render_html(report, scanned.result, scanned.data.replace(class_names=np.array(names)))
+    flagged = [(c, cl) for c in report["classes"] for cl in c["clusters"]
+               if cl["is_poison"] and cl["suspected_source"] is not None]
+    assert flagged  # the fixture's poison is found
+    for c, cl in flagged:
+        source = f"{cl['suspected_source']} {names[cl['suspected_source']]!r}"
+        assert html_escape(f"flagged (source {source})") in html
+        assert html_escape(votes_text(cl["votes"], names)) in html
+        assert html_escape(f"class {c['label']} {names[c['label']]!r}") in html
 
 
 def test_cluster_figures_against_thresholds(scanned: SimpleNamespace) -> None:

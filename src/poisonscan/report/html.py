@@ -70,6 +70,11 @@ def _sources(cls: dict[str, Any]) -> list[int]:
             if cl["is_poison"] and cl["suspected_source"] is not None]
 
 
+def _label(k: int, names: Sequence[str] | None) -> str:
+    """``"14"``, or ``"14 'stop'"`` when the data has class names."""
+    return f"{k} {names[k]!r}" if names else str(k)
+
+
 def _n_flagged(cls: dict[str, Any]) -> int:
     return sum(cl["size"] for cl in cls["clusters"] if cl["is_poison"])
 
@@ -78,13 +83,15 @@ def _verdict(report: dict[str, Any]) -> str:
     s, n = report["summary"], report["input"]["n_samples"]
     classes = report["classes"]
     bad = [c for c in classes if c["verdict"] == "poisoned"]
+    names = report["input"].get("class_names")
     state = "poisoned" if bad else "clean"
     if bad:
         head = (f"{s['n_flagged']:,} of {n:,} samples flagged ({_pct(s['n_flagged'] / n)}); "
                 f"{len(bad)} of {len(classes)} classes look poisoned.")
-        rows = [[f'<a href="#class-{c["label"]}">class {c["label"]}</a>',
+        rows = [[f'<a href="#class-{c["label"]}">class {escape(_label(c["label"], names))}</a>',
                  f"{_n_flagged(c):,}", f"{c['n_samples']:,}",
-                 escape(", ".join(map(str, _sources(c)))) or "unknown"] for c in bad]
+                 escape(", ".join(_label(k, names) for k in _sources(c))) or "unknown"]
+                for c in bad]
         body = _table(["class", "flagged", "of", "suspected source class"], rows)
         body += ("<p>Every flagged sample is listed in <a href=\"flagged.csv\">flagged.csv</a> "
                  "with its score (higher: deeper inside the suspicious cluster). Review the "
@@ -132,16 +139,21 @@ def compare_text(name: str, statistic: float | None, rule: str, threshold: float
     return text + (", but the cluster is too large" if passes and not is_poison else "")
 
 
-def votes_text(votes: Sequence[dict[str, int]] | None) -> str:
-    """``"read as 0: 2,938, 4: 1,280"``: what a retrained model called a cluster's samples."""
+def votes_text(votes: Sequence[dict[str, int]] | None,
+               names: Sequence[str] | None = None) -> str:
+    """``"read as 0: 2,938, 4: 1,280"``: what a retrained model called a cluster's samples
+    (``"read as 14 'stop': 248"`` with class names)."""
     if not votes:
         return ""
-    return "read as " + ", ".join(f"{v['label']}: {v['count']:,}" for v in votes)
+    return "read as " + ", ".join(f"{_label(v['label'], names)}: {v['count']:,}"
+                                  for v in votes)
 
 
 def _cluster_table(cls: dict[str, Any], analysis: str,
-                   truth: Sequence[int] | None = None) -> str:
-    """The clusters of one class with their figures; ``truth``: true poison in each cluster."""
+                   truth: Sequence[int] | None = None,
+                   names: Sequence[str] | None = None) -> str:
+    """The clusters of one class with their figures; ``truth``: true poison in each cluster,
+    ``names``: class names."""
     stat_name = getattr(ANALYSES.get(analysis), "statistic_name", "statistic")
     rows, marks = [], []
     for cl in cls["clusters"]:
@@ -150,11 +162,11 @@ def _cluster_table(cls: dict[str, Any], analysis: str,
         else:
             test = escape(compare_text(stat_name, cl["statistic"], cl["rule"], cl["threshold"],
                                        cl["is_poison"]))
-            if votes := votes_text(cl.get("votes")):
+            if votes := votes_text(cl.get("votes"), names):
                 test += f'<br><span class="note">{escape(votes)}</span>'
             verdict = "flagged" if cl["is_poison"] else "kept"
             if cl["is_poison"] and cl["suspected_source"] is not None:
-                verdict += f" (source {cl['suspected_source']})"
+                verdict += f" (source {_label(cl['suspected_source'], names)})"
         sil = "\u2013" if cl["silhouette"] is None else f"{cl['silhouette']:.3f}"
         rows.append([str(cl["cluster"]), f"{cl['size']:,}", _pct(cl["relative_size"]), sil,
                      test, f"<b>{escape(verdict)}</b>" if cl["is_poison"] else escape(verdict)])
@@ -191,13 +203,14 @@ def _class_section(cls: dict[str, Any], fig: ClassFigures | None, report: dict[s
     label, bad = cls["label"], cls["verdict"] == "poisoned"
     sizes = "/".join(f"{cl['size']:,}" for cl in cls["clusters"])
     if bad:
-        src = ", ".join(map(str, _sources(cls)))
+        src = ", ".join(_label(k, report["input"].get("class_names")) for k in _sources(cls))
         note = (f"{_n_flagged(cls):,} of {cls['n_samples']:,} flagged"
                 + (f", suspected source class {src}" if src else ""))
     else:
         note = f"{cls['n_samples']:,} samples, clusters {sizes}"
     truth = report.get("evaluation", {}).get("poison_per_cluster", {}).get(str(label))
-    parts = [_cluster_table(cls, report["parameters"]["detector"]["analysis"], truth),
+    parts = [_cluster_table(cls, report["parameters"]["detector"]["analysis"], truth,
+                            report["input"].get("class_names")),
              _truth_line(report, label)]
     if fig is not None:
         alt = f"class {label}: reduced activations projected to 2-D"
