@@ -51,7 +51,10 @@ def test_scan_writes_report_and_csv(poisoned_file: Path, tmp_path: Path,
     assert set(ev["per_class"]) == {"0", "1", "2"}
     rows = list(csv.DictReader((tmp_path / "r" / "flagged.csv").open()))
     assert [int(r["index"]) for r in rows] == report["flagged_indices"]
-    assert rows == [] or set(rows[0]) == {"index", "label", "suspected_source", "score"}
+    assert rows == [] or set(rows[0]) == {"index", "label", "cluster", "suspected_source", "score"}
+    clusters = {(c["label"], cl["cluster"]): cl for c in report["classes"] for cl in c["clusters"]}
+    for row in rows:  # each row's cluster is one that the report judged poison
+        assert clusters[int(row["label"]), int(row["cluster"])]["is_poison"]
     assert (tmp_path / "r" / "model.safetensors").is_file()
     # the saved model can be scanned again without training
     code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "r2", "--model",

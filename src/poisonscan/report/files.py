@@ -70,7 +70,8 @@ def build_report(result: ScanResult, data: Dataset, *, source: str,
 
 def flagged_csv(result: ScanResult, labels: np.ndarray, *, files: np.ndarray | None = None,
                 class_names: np.ndarray | None = None) -> str:
-    """CSV text with one row per flagged sample: index, label, suspected_source, score.
+    """CSV text with one row per flagged sample: index, label, cluster (the sample's cluster id
+    within its class, as in the report's cluster table), suspected_source, score.
 
     With ``files`` ((N,) str, e.g. from an image folder) a ``file`` column names each sample's
     file; with ``class_names`` ((K,) str) ``label_name`` and ``suspected_source_name`` follow.
@@ -78,14 +79,14 @@ def flagged_csv(result: ScanResult, labels: np.ndarray, *, files: np.ndarray | N
     det = result.detection
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["index", "label", "suspected_source", "score"]
+    writer.writerow(["index", "label", "cluster", "suspected_source", "score"]
                     + (["file"] if files is not None else [])
                     + (["label_name", "suspected_source_name"] if class_names is not None else []))
     idx = det.flagged_indices
     src = det.suspected_source[idx]
-    for i, lab, s, sc in zip(idx.tolist(), labels[idx].tolist(), src.tolist(),
-                             det.score[idx].tolist()):
-        row = [i, lab, "" if s < 0 else s, f"{sc:.6f}"]
+    for i, lab, k, s, sc in zip(idx.tolist(), labels[idx].tolist(), det.cluster[idx].tolist(),
+                                src.tolist(), det.score[idx].tolist()):
+        row = [i, lab, k, "" if s < 0 else s, f"{sc:.6f}"]
         if files is not None:
             row.append(files[i])
         if class_names is not None:
