@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ._validation import suggest
-from .data.builtin import BUILTIN_DATASETS
+from .data.builtin import is_image_folder
 from .errors import InputError
 
 __all__ = ["floats", "height_width", "ints", "load_config", "out_folder", "remove_empty",
@@ -57,7 +57,7 @@ def out_folder(args: argparse.Namespace, *, data: str | None = None) -> Path:
     when the command fails.
     """
     out = Path(args.out)
-    if data is not None and data not in BUILTIN_DATASETS and Path(data).is_dir():
+    if data is not None and is_image_folder(data):
         folder = Path(data).resolve()
         if out.resolve() == folder or folder in out.resolve().parents:
             raise InputError(f"--out {str(args.out)!r} is inside the image folder {data!r}: the "

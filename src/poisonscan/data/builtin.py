@@ -20,8 +20,8 @@ from .dataset import Dataset, load_npz
 from .images import load_image_folder
 from .text import load_rt_polarity, load_text_csv
 
-__all__ = ["BUILTIN_DATASETS", "GTSRB_CLASS_NAMES", "load_dataset", "load_gtsrb", "load_mnist",
-           "load_mnist_sample", "read_idx", "resolve_data_dir"]
+__all__ = ["BUILTIN_DATASETS", "GTSRB_CLASS_NAMES", "is_image_folder", "load_dataset",
+           "load_gtsrb", "load_mnist", "load_mnist_sample", "read_idx", "resolve_data_dir"]
 
 ENV_VAR = "POISONSCAN_DATA"
 
@@ -147,6 +147,12 @@ BUILTIN_DATASETS: dict[str, Callable[[str | os.PathLike[str] | None], Dataset]] 
 }
 
 
+def is_image_folder(spec: str | os.PathLike[str]) -> bool:
+    """Whether :func:`load_dataset` reads ``spec`` as a folder of images: a folder that is not
+    shadowed by a builtin name (a builtin name wins; write ``./mnist`` for the folder)."""
+    return str(spec) not in BUILTIN_DATASETS and Path(spec).is_dir()
+
+
 def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
                  *, image_size: tuple[int, int] | None = None) -> Dataset:
     """Load a builtin dataset by name, or a dataset file or folder by path.
@@ -163,14 +169,13 @@ def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     image_size
         ``(height, width)`` to resize the images of an image folder to; other inputs refuse it.
     """
-    spec_str = str(spec)  # a builtin name wins over a same-named folder: write ./mnist for that
-    path = Path(spec_str)
-    if image_size is not None and (spec_str in BUILTIN_DATASETS or not path.is_dir()):
+    spec_str, path = str(spec), Path(spec)
+    if image_size is not None and not is_image_folder(spec):
         raise InputError("--image-size applies to a folder of images only; "
                          f"{spec_str!r} is not one.")
     if spec_str in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[spec_str](data_dir)
-    if path.is_dir():
+    if is_image_folder(spec):
         return load_image_folder(path, image_size=image_size)
     if path.suffix.lower() in (".csv", ".tsv"):
         return load_text_csv(path)

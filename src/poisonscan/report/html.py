@@ -23,6 +23,7 @@ from ..detect.analyses import ANALYSES
 from ._style import CSS
 from .plots import ClassFigures, build_figures, save_figures
 from .samples import img_tag, samples_block
+from .summary import class_label
 from .text import texts_of
 
 if TYPE_CHECKING:
@@ -70,11 +71,6 @@ def _sources(cls: dict[str, Any]) -> list[int]:
             if cl["is_poison"] and cl["suspected_source"] is not None]
 
 
-def _label(k: int, names: Sequence[str] | None) -> str:
-    """``"14"``, or ``"14 'stop'"`` when the data has class names."""
-    return f"{k} {names[k]!r}" if names else str(k)
-
-
 def _n_flagged(cls: dict[str, Any]) -> int:
     return sum(cl["size"] for cl in cls["clusters"] if cl["is_poison"])
 
@@ -88,9 +84,10 @@ def _verdict(report: dict[str, Any]) -> str:
     if bad:
         head = (f"{s['n_flagged']:,} of {n:,} samples flagged ({_pct(s['n_flagged'] / n)}); "
                 f"{len(bad)} of {len(classes)} classes look poisoned.")
-        rows = [[f'<a href="#class-{c["label"]}">class {escape(_label(c["label"], names))}</a>',
+        rows = [[f'<a href="#class-{c["label"]}">'
+                 f'class {escape(class_label(c["label"], names))}</a>',
                  f"{_n_flagged(c):,}", f"{c['n_samples']:,}",
-                 escape(", ".join(_label(k, names) for k in _sources(c))) or "unknown"]
+                 escape(", ".join(class_label(k, names) for k in _sources(c))) or "unknown"]
                 for c in bad]
         body = _table(["class", "flagged", "of", "suspected source class"], rows)
         body += ("<p>Every flagged sample is listed in <a href=\"flagged.csv\">flagged.csv</a> "
@@ -145,7 +142,7 @@ def votes_text(votes: Sequence[dict[str, int]] | None,
     (``"read as 14 'stop': 248"`` with class names)."""
     if not votes:
         return ""
-    return "read as " + ", ".join(f"{_label(v['label'], names)}: {v['count']:,}"
+    return "read as " + ", ".join(f"{class_label(v['label'], names)}: {v['count']:,}"
                                   for v in votes)
 
 
@@ -166,7 +163,7 @@ def _cluster_table(cls: dict[str, Any], analysis: str,
                 test += f'<br><span class="note">{escape(votes)}</span>'
             verdict = "flagged" if cl["is_poison"] else "kept"
             if cl["is_poison"] and cl["suspected_source"] is not None:
-                verdict += f" (source {_label(cl['suspected_source'], names)})"
+                verdict += f" (source {class_label(cl['suspected_source'], names)})"
         sil = "\u2013" if cl["silhouette"] is None else f"{cl['silhouette']:.3f}"
         rows.append([str(cl["cluster"]), f"{cl['size']:,}", _pct(cl["relative_size"]), sil,
                      test, f"<b>{escape(verdict)}</b>" if cl["is_poison"] else escape(verdict)])
@@ -192,25 +189,19 @@ def _truth_line(report: dict[str, Any], label: int) -> str:
             f"flagged (precision {per['precision']:.3f}, recall {per['recall']:.3f}).</p>")
 
 
-def _name(report: dict[str, Any], label: int) -> str:
-    """`` 'cat'`` when the data has class names (image folders), else ``""``."""
-    names = report["input"].get("class_names")
-    return f" {names[label]!r}" if names else ""
-
-
 def _class_section(cls: dict[str, Any], fig: ClassFigures | None, report: dict[str, Any],
                    result: ScanResult, data: Dataset, texts: Sequence[str] | None) -> str:
     label, bad = cls["label"], cls["verdict"] == "poisoned"
+    names = report["input"].get("class_names")
     sizes = "/".join(f"{cl['size']:,}" for cl in cls["clusters"])
     if bad:
-        src = ", ".join(_label(k, report["input"].get("class_names")) for k in _sources(cls))
+        src = ", ".join(class_label(k, names) for k in _sources(cls))
         note = (f"{_n_flagged(cls):,} of {cls['n_samples']:,} flagged"
                 + (f", suspected source class {src}" if src else ""))
     else:
         note = f"{cls['n_samples']:,} samples, clusters {sizes}"
     truth = report.get("evaluation", {}).get("poison_per_cluster", {}).get(str(label))
-    parts = [_cluster_table(cls, report["parameters"]["detector"]["analysis"], truth,
-                            report["input"].get("class_names")),
+    parts = [_cluster_table(cls, report["parameters"]["detector"]["analysis"], truth, names),
              _truth_line(report, label)]
     if fig is not None:
         alt = f"class {label}: reduced activations projected to 2-D"
@@ -222,7 +213,7 @@ def _class_section(cls: dict[str, Any], fig: ClassFigures | None, report: dict[s
     parts.append(samples_block(cls, fig, data, result, texts))
     return (f'<details id="class-{label}" class="cls {cls["verdict"]}"{" open" if bad else ""}>'
             f'<summary><span class="badge {cls["verdict"]}">{cls["verdict"]}</span>'
-            f'Class {label}{escape(_name(report, label))} '
+            f'Class {escape(class_label(label, names))} '
             f'<span class="summary-note">\u2014 {escape(note)}</span></summary>'
             f'<div class="cls-body">{"".join(parts)}</div></details>')
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["format_repair", "format_summary"]
+__all__ = ["class_label", "format_repair", "format_summary"]
 
 
 _NAME_WIDTH = 28  # longer class names are shortened in the middle ("...")
+
+
+def class_label(k: int, names: Sequence[str] | None) -> str:
+    """``"14"``, or ``"14 'stop'"`` when the data has class names."""
+    return f"{k} {names[k]!r}" if names else str(k)
 
 
 def _fmt(value: float | None) -> str:
@@ -41,8 +47,7 @@ def format_summary(report: dict[str, Any]) -> str:
         sources = [cl["suspected_source"] for cl in c["clusters"]
                    if cl["is_poison"] and cl["suspected_source"] is not None]
         if sources:
-            verdict += " (from class " + ", ".join(
-                f"{k} {names[k]!r}" if names else str(k) for k in sources) + ")"
+            verdict += " (from class " + ", ".join(class_label(k, names) for k in sources) + ")"
         lines.append(f"{c['label']:>5}{name(c['label'])}  {c['n_samples']:>7}  {sizes:<18} "
                      f"{stat:>10}  {verdict}")
     s = report["summary"]
