@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -257,3 +259,18 @@ def test_evaluation_counts_the_poison_of_each_cluster() -> None:
     assert "poison_per_cluster" not in evaluate_detection(truth, flagged, labels).to_dict()
     with pytest.raises(ValueError, match=r"clusters must have shape \(8,\)"):
         evaluate_detection(truth, flagged, labels, clusters=clusters[:5])
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_class_of_identical_activations_is_clean_and_quiet(k: int) -> None:
+    # a class whose activations are all the same (dead units): nothing to split, no warning
+    acts, y, is_poison, _ = planted_activations()
+    acts[y == 2] = 0.0
+    det = ActivationClustering(n_clusters=k, n_components=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = det.fit_detect(acts, y, reclassifier=nearest_mean_reclassifier(acts, y))
+    dead = next(c for c in res.classes if c.label == 2)
+    assert dead.verdict == "clean"
+    assert sorted(c.size for c in dead.clusters) == [0] * (k - 1) + [int((y == 2).sum())]
+    assert not res.is_poison[y == 2].any()

@@ -252,3 +252,33 @@ def test_chromium_renders_the_report(scanned: SimpleNamespace, tmp_path: Path) -
     assert "verdict" in o.ids
     assert {f"class-{c['label']}" for c in scanned.report["classes"]} <= set(o.details)
     assert "samples flagged" in dom.stdout or "No class looks poisoned" in dom.stdout
+
+
+def test_images_beyond_the_budget_are_linked_poisoned_classes_first(
+        scanned: SimpleNamespace) -> None:
+    figs = build_figures(scanned.result.clusters, scanned.result.detection, scanned.data)
+    sizes = {f.label: sum(4 * -(-len(p) // 3) for p in [f.scatter, *f.sprites.values()])
+             for f in figs}
+    poisoned = [c["label"] for c in scanned.report["classes"] if c["verdict"] == "poisoned"]
+    clean = [c["label"] for c in scanned.report["classes"] if c["verdict"] == "clean"]
+    assert poisoned and clean
+    # room for the poisoned classes and nothing more: every clean class is linked
+    budget = (sum(sizes[k] for k in poisoned) + 1) / 2**20
+    html = render_html(scanned.report, scanned.result, scanned.data, figures=figs,
+                       plots_href="plots", max_embedded_mb=budget)
+    urls = outline(html).urls
+    linked = sorted({int(m) for u in urls for m in re.findall(r"^plots/class_(\d+)_", u)})
+    assert linked == sorted(clean)
+    assert sum(u.startswith("data:") for u in urls) == sum(1 + len(f.sprites) for f in figs
+                                                           if f.label in poisoned)
+    assert f"the figures of {len(clean):,} classes (all clean) are not embedded" in html
+    assert all((scanned.out / u).is_file() for u in urls if u.startswith("plots/"))
+    # no plots folder: the images beyond the budget are left out, and the page says so
+    html = render_html(scanned.report, scanned.result, scanned.data, figures=figs,
+                       max_embedded_mb=0)
+    assert "data:" not in html and 'src="plots/' not in html
+    assert "left out (no plots folder was written)" in html
+    # no limit: everything embedded, no note
+    html = render_html(scanned.report, scanned.result, scanned.data, figures=figs,
+                       max_embedded_mb=None)
+    assert "To keep this page" not in html and 'src="plots/' not in html

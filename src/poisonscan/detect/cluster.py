@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 
 from .twomeans import two_means_restarts
 
@@ -98,8 +100,17 @@ def screen_restarts(x: np.ndarray, n_clusters: int, n_init: int, random_state: i
     """
     if n_clusters == 2:
         return two_means_restarts(x, n_init, random_state)
-    return KMeans(n_clusters=n_clusters, n_init=n_init,
-                  random_state=random_state).fit(x).cluster_centers_
+    return _fit(KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state),
+                x).cluster_centers_
+
+
+def _fit(kmeans: KMeans, x: np.ndarray) -> KMeans:
+    """``kmeans.fit(x)``, without scikit-learn's warning when ``x`` has fewer distinct points
+    than clusters (a class of identical activations, e.g. dead units): the empty cluster that
+    results is shown as such (size 0) and never judged poison."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Number of distinct clusters", ConvergenceWarning)
+        return kmeans.fit(x)
 
 
 def best_of_restarts(x: np.ndarray, n_clusters: int, n_init: int, random_state: int, *,
@@ -138,8 +149,8 @@ def best_of_restarts(x: np.ndarray, n_clusters: int, n_init: int, random_state: 
         pick = restart_subsample(len(x), n_clusters, random_state, sample_size)
         centres = screen_restarts(x if pick is None else x[pick], n_clusters, n_init,
                                   random_state)
-    return KMeans(n_clusters=n_clusters, init=centres, n_init=1,
-                  random_state=random_state).fit(x)
+    return _fit(KMeans(n_clusters=n_clusters, init=centres, n_init=1,
+                       random_state=random_state), x)
 
 
 def silhouette_samples(x: np.ndarray, labels: np.ndarray, n_clusters: int, *,

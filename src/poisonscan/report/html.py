@@ -6,6 +6,11 @@ its clusters' sizes and analysis figures against their thresholds, and thumbnail
 cluster's most suspicious samples), then the evaluation against ground truth when known, and a
 repair section when the report has one. Images are embedded as base64 PNG data URIs; there is
 no script and no external resource, so the file works offline and can be mailed around.
+
+With many classes the images would make the page too big to open comfortably (about 0.4 MB
+per class of colour thumbnails), so at most ``MAX_EMBEDDED_MB`` of them are embedded, those of
+the poisoned classes first; the figures of the remaining classes are shown from the PNG files
+in ``plots/``, and the page says which.
 """
 
 from __future__ import annotations
@@ -22,15 +27,18 @@ from ..data.dataset import Dataset
 from ..detect.analyses import ANALYSES
 from ._style import CSS
 from .plots import ClassFigures, build_figures, save_figures
-from .samples import img_tag, samples_block
+from .samples import image_sources, img_tag, not_embedded_note, samples_block
 from .summary import class_label
 from .text import texts_of
 
 if TYPE_CHECKING:
     from ..pipeline import ScanResult
 
-__all__ = ["ANALYSIS_NOTES", "add_repair_section", "compare_text", "render_html",
-           "votes_text", "write_html_report"]
+__all__ = ["ANALYSIS_NOTES", "MAX_EMBEDDED_MB", "add_repair_section", "compare_text",
+           "render_html", "votes_text", "write_html_report"]
+
+#: Most megabytes of images (as base64) that report.html embeds; see the module docstring.
+MAX_EMBEDDED_MB = 20.0
 
 #: One sentence per analysis: what its statistic means and when a cluster counts as poison.
 ANALYSIS_NOTES = {
@@ -189,8 +197,9 @@ def _truth_line(report: dict[str, Any], label: int) -> str:
             f"flagged (precision {per['precision']:.3f}, recall {per['recall']:.3f}).</p>")
 
 
-def _class_section(cls: dict[str, Any], fig: ClassFigures | None, report: dict[str, Any],
-                   result: ScanResult, data: Dataset, texts: Sequence[str] | None) -> str:
+def _class_section(cls: dict[str, Any], fig: ClassFigures | None, srcs: dict[int | None, str],
+                   report: dict[str, Any], result: ScanResult, data: Dataset,
+                   texts: Sequence[str] | None) -> str:
     label, bad = cls["label"], cls["verdict"] == "poisoned"
     names = report["input"].get("class_names")
     sizes = "/".join(f"{cl['size']:,}" for cl in cls["clusters"])
@@ -205,12 +214,12 @@ def _class_section(cls: dict[str, Any], fig: ClassFigures | None, report: dict[s
              _truth_line(report, label)]
     if fig is not None:
         alt = f"class {label}: reduced activations projected to 2-D"
-        parts.insert(0, img_tag(fig.scatter, alt, "scatter")
+        parts.insert(0, img_tag(srcs.get(None, ""), alt, "scatter")
                      + f'<p class="note">The reduced activations of class {label}: across, '
                      "the direction from the largest cluster's centre to the next one's; up, "
                      f"the main remaining direction ({fig.n_plotted:,} of "
                      f"{cls['n_samples']:,} samples drawn).</p>")
-    parts.append(samples_block(cls, fig, data, result, texts))
+    parts.append(samples_block(cls, fig, data, result, texts, srcs))
     return (f'<details id="class-{label}" class="cls {cls["verdict"]}"{" open" if bad else ""}>'
             f'<summary><span class="badge {cls["verdict"]}">{cls["verdict"]}</span>'
             f'Class {escape(class_label(label, names))} '
@@ -297,7 +306,9 @@ def _footer(report: dict[str, Any]) -> str:
 
 def render_html(report: dict[str, Any], result: ScanResult, data: Dataset, *,
                 texts: Sequence[str] | None = None,
-                figures: Sequence[ClassFigures] | None = None) -> str:
+                figures: Sequence[ClassFigures] | None = None,
+                plots_href: str | None = None,
+                max_embedded_mb: float | None = MAX_EMBEDDED_MB) -> str:
     """The page as a string.
 
     Parameters
@@ -314,11 +325,17 @@ def render_html(report: dict[str, Any], result: ScanResult, data: Dataset, *,
         ``raw_text``, or its token ids decoded with its ``vocab``, when it has them.
     figures
         Pre-drawn figures (:func:`poisonscan.report.plots.build_figures`); none are drawn here.
+    plots_href
+        Where the figures were saved as PNG files, relative to the page (e.g. ``"plots"``):
+        figures beyond ``max_embedded_mb`` are linked from there. None: they are left out.
+    max_embedded_mb
+        Most megabytes of images to embed in the page, poisoned classes first (None: all).
     """
     texts = texts if texts is not None else texts_of(data)
     if texts is not None and len(texts) != len(data.y):
         raise ValueError(f"texts has {len(texts)} entries; the data has {len(data.y)} samples")
     by_label = {f.label: f for f in figures or ()}
+    srcs, not_embedded = image_sources(report, figures or (), plots_href, max_embedded_mb)
     inp = report["input"]
     meta = (f"{inp['source']} \u00b7 {inp['n_samples']:,} samples of shape "
             f"{tuple(inp['sample_shape'])} \u00b7 {inp['n_classes']} classes \u00b7 "
@@ -327,8 +344,9 @@ def render_html(report: dict[str, Any], result: ScanResult, data: Dataset, *,
     method = (f"Activation Clustering: {det['reduce']} to {det['n_components']} dimensions, "
               f"k-means with k={det['n_clusters']}, analysis {det['analysis']}, "
               f"segmented by {det.get('segment_by', 'label')}.")
-    classes = "".join(_class_section(c, by_label.get(c["label"]), report, result, data, texts)
-                      for c in report["classes"])
+    classes = not_embedded_note(not_embedded, report, plots_href, max_embedded_mb) + "".join(
+        _class_section(c, by_label.get(c["label"]), srcs.get(c["label"], {}), report, result,
+                       data, texts) for c in report["classes"])
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>poisonscan report \u2014 {escape(str(inp['source']))}</title>"
@@ -342,7 +360,8 @@ def render_html(report: dict[str, Any], result: ScanResult, data: Dataset, *,
 def write_html_report(path: str | os.PathLike[str], report: dict[str, Any], result: ScanResult,
                       data: Dataset, *, texts: Sequence[str] | None = None,
                       plots_dir: str | os.PathLike[str] | None = "plots",
-                      max_points: int = 2000, seed: int = 0) -> Path:
+                      max_points: int = 2000, seed: int = 0,
+                      max_embedded_mb: float | None = MAX_EMBEDDED_MB) -> Path:
     """Draw the figures and write ``report.html`` (and the PNGs) atomically.
 
     Parameters
@@ -353,11 +372,13 @@ def write_html_report(path: str | os.PathLike[str], report: dict[str, Any], resu
         As for :func:`render_html`.
     plots_dir
         Folder for the figures as PNG files, relative to ``path``'s folder unless absolute;
-        None writes no PNG files (the page embeds the figures either way).
+        None writes no PNG files (then figures beyond ``max_embedded_mb`` are left out).
     max_points
         Most points per scatter (a seeded subsample).
     seed
         Seed of the projections and subsamples.
+    max_embedded_mb
+        As for :func:`render_html`.
 
     Returns
     -------
@@ -367,7 +388,11 @@ def write_html_report(path: str | os.PathLike[str], report: dict[str, Any], resu
     path = Path(path)
     figures = (build_figures(result.clusters, result.detection, data, max_points=max_points,
                              seed=seed) if result.clusters else [])
+    href = None
     if plots_dir is not None and figures:
-        save_figures(figures, path.parent / plots_dir)
-    write_text(path, render_html(report, result, data, texts=texts, figures=figures))
+        folder = path.parent / plots_dir
+        save_figures(figures, folder)
+        href = Path(os.path.relpath(folder, path.parent)).as_posix()
+    write_text(path, render_html(report, result, data, texts=texts, figures=figures,
+                                 plots_href=href, max_embedded_mb=max_embedded_mb))
     return path

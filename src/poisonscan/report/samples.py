@@ -4,6 +4,7 @@ samples they show, or a text cluster's distinctive terms and sentences."""
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -11,29 +12,93 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..data.dataset import Dataset
-from .plots import ClassFigures
+from .plots import ClassFigures, plot_names
+from .summary import class_label
 from .text import distinctive_terms, render_text_cluster
 
 if TYPE_CHECKING:
     from ..pipeline import ScanResult
 
-__all__ = ["img_tag", "samples_block"]
+__all__ = ["data_uri", "image_sources", "img_tag", "not_embedded_note", "samples_block"]
 
 
-def img_tag(png: bytes, alt: str, css: str, width: int | None = None) -> str:
-    """An ``<img>`` element with the PNG embedded as a data URI (the page needs no files)."""
+def data_uri(png: bytes) -> str:
+    """The PNG as a ``data:`` URI, to embed it in the page (which then needs no files)."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def img_tag(src: str, alt: str, css: str, width: int | None = None) -> str:
+    """An ``<img>`` element showing ``src`` (a :func:`data_uri`, or a link to a PNG file);
+    for an empty ``src`` (an image left out of the page), a note naming it instead."""
+    if not src:
+        return f'<p class="note">({escape(alt)}: not in this page.)</p>'
     size = f' width="{width}"' if width else ""
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img class="{css}" alt="{escape(alt)}"{size} src="data:image/png;base64,{data}">'
+    return f'<img class="{css}" alt="{escape(alt)}"{size} src="{escape(src)}">'
+
+
+def image_sources(report: dict[str, Any], figures: Sequence[ClassFigures],
+                  plots_href: str | None, max_embedded_mb: float | None,
+                  ) -> tuple[dict[int, dict[int | None, str]], list[int]]:
+    """The ``src`` of every figure of the page, by class, then by cluster (None: the scatter).
+
+    The poisoned classes come first, then the clean ones, in ``report["classes"]`` order. Each
+    class's figures are embedded together while the embedded total (base64) stays within
+    ``max_embedded_mb`` (None: no limit). From the first class that does not fit on, figures
+    are linked as ``plots_href/NAME.png``, or left out (``""``) when ``plots_href`` is None.
+
+    Returns
+    -------
+    srcs, not_embedded
+        The sources; the sorted labels of the classes whose figures are not embedded.
+    """
+    by_label = {f.label: f for f in figures}
+    order = sorted(report["classes"], key=lambda c: c["verdict"] != "poisoned")
+    budget = math.inf if max_embedded_mb is None else max_embedded_mb * 2**20
+    used, full = 0, False
+    srcs: dict[int, dict[int | None, str]] = {}
+    not_embedded: list[int] = []
+    for fig in (by_label[c["label"]] for c in order if c["label"] in by_label):
+        pngs: dict[int | None, bytes] = {None: fig.scatter, **fig.sprites}
+        size = sum(4 * -(-len(png) // 3) for png in pngs.values())
+        full = full or used + size > budget
+        if not full:
+            used += size
+            srcs[fig.label] = {k: data_uri(png) for k, png in pngs.items()}
+        else:
+            not_embedded.append(fig.label)
+            srcs[fig.label] = {k: "" if plots_href is None else
+                               f"{plots_href}/{plot_names(fig.label, k)}" for k in pngs}
+    return srcs, sorted(not_embedded)
+
+
+def not_embedded_note(labels: list[int], report: dict[str, Any], plots_href: str | None,
+                      max_embedded_mb: float | None) -> str:
+    """The page's note on the classes whose figures :func:`image_sources` did not embed."""
+    if not labels:
+        return ""
+    names = report["input"].get("class_names")
+    poisoned = len({c["label"] for c in report["classes"] if c["verdict"] == "poisoned"}
+                   & set(labels))
+    listed = ", ".join(class_label(k, names) for k in labels[:10])
+    more = f" and {len(labels) - 10:,} more" if len(labels) > 10 else ""
+    which = f"{poisoned:,} of them poisoned" if poisoned else "all clean"
+    where = (f"they are shown from the PNG files in <code>{escape(plots_href)}/</code> (keep "
+             "that folder next to this page)" if plots_href is not None
+             else "they are left out (no plots folder was written)")
+    return (f'<p class="note">To keep this page under {max_embedded_mb:g} MB, the figures of '
+            f"{len(labels):,} classes ({which}) "
+            f"are not embedded: {where}. Classes {escape(listed)}{more}.</p>")
 
 
 def samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
-                  result: ScanResult, texts: Sequence[str] | None) -> str:
+                  result: ScanResult, texts: Sequence[str] | None,
+                  srcs: dict[int | None, str] | None = None) -> str:
     """The "Samples" part of a class section: a mosaic per cluster with the samples it shows
     (images), distinctive terms and top sentences (text), or a note (feature vectors).
 
     ``cls`` is the class's entry of ``report.json``; ``fig`` its figures; ``texts`` the raw
-    sentences of the dataset (None for non-text data).
+    sentences of the dataset (None for non-text data); ``srcs`` the ``src`` of each mosaic
+    by cluster id (default: embedded).
     """
     text_html = _text_html(result, cls, texts)
     if text_html:
@@ -52,7 +117,8 @@ def samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
         tag = '<b class="flag">flagged</b>' if poison.get(c) else "kept"
         alt = f"class {cls['label']} cluster {c}: samples"
         shown = fig.sprite_indices[c]
-        figs.append(f"<figure>{img_tag(fig.sprites[c], alt, 'sprite', w * scale or None)}"
+        src = data_uri(fig.sprites[c]) if srcs is None else srcs.get(c, "")
+        figs.append(f"<figure>{img_tag(src, alt, 'sprite', w * scale or None)}"
                     f"<figcaption>cluster {c} \u00b7 {tag} \u00b7 {len(shown)} of "
                     f"{sizes.get(c, 0):,} shown, most suspicious first"
                     f"{_shown_list(shown, data)}</figcaption></figure>")
