@@ -54,3 +54,12 @@ def test_very_long_class_names_are_shortened_in_the_middle() -> None:
     assert "a" * 13 + "..." + "a" * 10 + "-x " in lines[2]
     assert "a" * 13 + "..." + "a" * 10 + "-y " in lines[3]
     assert lines[2].index(" 100") == lines[3].index(" 110")  # same width after shortening
+
+
+def test_many_classes_list_only_the_poisoned_ones() -> None:
+    lines = format_summary(_report(None), max_rows=1).splitlines()
+    assert lines[2].split()[:5] == ["1", "110", "100/10", "0", "poisoned"]
+    assert lines[3].strip() == ("(1 clean class not listed; report.html and report.json "
+                                "have every class)")
+    assert lines[4] == "flagged 10 of 210 samples; poisoned classes: [1]"
+    assert format_summary(_report(None), max_rows=2) == format_summary(_report(None))

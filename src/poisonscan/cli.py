@@ -274,7 +274,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     result.timings = {"load": load_s, **result.timings}
     params = {"train": _train_params(config, result.spec.arch, args.model),
               "config_file": args.config, "image_size": args.image_size}
-    report = write_scan(args.out, result, data, source=str(args.data), parameters=params)
+    report = write_scan(args.out, result, data, source=str(args.data), parameters=params,
+                        progress=not args.quiet)
     if not args.quiet:
         print(format_summary(report))
         print(f"report: {Path(args.out) / 'report.html'} (data: report.json, flagged.csv)")
@@ -355,7 +356,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
               "demo": {"dataset": "mnist-sample", "attack": "pattern",
                        "mapping": "all-to-next", "rate": args.rate}}
     report = write_scan(args.out, result, data, source="mnist-sample (poisoned by demo)",
-                        parameters=params)
+                        parameters=params, progress=not args.quiet)
     if not args.quiet:
         print(format_summary(report))
         print(f"report: {Path(args.out) / 'report.html'} (data: report.json, flagged.csv)")

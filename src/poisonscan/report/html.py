@@ -361,7 +361,8 @@ def write_html_report(path: str | os.PathLike[str], report: dict[str, Any], resu
                       data: Dataset, *, texts: Sequence[str] | None = None,
                       plots_dir: str | os.PathLike[str] | None = "plots",
                       max_points: int = 2000, seed: int = 0,
-                      max_embedded_mb: float | None = MAX_EMBEDDED_MB) -> Path:
+                      max_embedded_mb: float | None = MAX_EMBEDDED_MB,
+                      progress: bool = False) -> Path:
     """Draw the figures and write ``report.html`` (and the PNGs) atomically.
 
     Parameters
@@ -379,6 +380,8 @@ def write_html_report(path: str | os.PathLike[str], report: dict[str, Any], resu
         Seed of the projections and subsamples.
     max_embedded_mb
         As for :func:`render_html`.
+    progress
+        Show a progress bar while the figures are drawn.
 
     Returns
     -------
@@ -387,7 +390,7 @@ def write_html_report(path: str | os.PathLike[str], report: dict[str, Any], resu
     """
     path = Path(path)
     figures = (build_figures(result.clusters, result.detection, data, max_points=max_points,
-                             seed=seed) if result.clusters else [])
+                             seed=seed, progress=progress) if result.clusters else [])
     href = None
     if plots_dir is not None and figures:
         folder = path.parent / plots_dir

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .._io import atomic_path
 from ..data.dataset import Dataset
@@ -224,7 +225,7 @@ def scatter_png(xy: np.ndarray, assignment: np.ndarray, cluster_poison: list[boo
 
 def build_figures(result_clusters: list[ClassClusters], detection: DetectionResult,
                   data: Dataset, *, max_points: int = 2000, grid: int = 8,
-                  seed: int = 0) -> list[ClassFigures]:
+                  seed: int = 0, progress: bool = False) -> list[ClassFigures]:
     """The figures of every clustered class.
 
     Parameters
@@ -241,10 +242,13 @@ def build_figures(result_clusters: list[ClassClusters], detection: DetectionResu
         The sprites show up to ``grid * grid`` samples per cluster, highest score first.
     seed
         Seed of the projection and the subsample.
+    progress
+        Show a progress bar (one step per class).
     """
     verdicts = {c.label: [cl.is_poison for cl in c.clusters] for c in detection.classes}
     figures = []
-    for cc in result_clusters:
+    for cc in tqdm(result_clusters, desc="report", unit="class", disable=not progress,
+                   leave=False):
         k = len(cc.centers)
         poison = (verdicts.get(cc.label, []) + [False] * k)[:k]
         pick = subsample(len(cc.indices), max_points, seed)

@@ -20,8 +20,12 @@ def _fmt(value: float | None) -> str:
     return "inf" if value is None else f"{value:.3g}"
 
 
-def format_summary(report: dict[str, Any]) -> str:
-    """One line per class (sizes, analysis statistic, verdict), then totals and timings."""
+def format_summary(report: dict[str, Any], *, max_rows: int = 50) -> str:
+    """One line per class (sizes, analysis statistic, verdict), then totals and timings.
+
+    With more than ``max_rows`` classes, only the poisoned ones get a line, and one more line
+    counts the clean classes left out (``report.json`` and ``report.html`` list them all).
+    """
     det = report["parameters"]["detector"]
     names = report["input"].get("class_names")  # image folders, text files, GTSRB
     width = min(max((len(n) for n in names), default=0), _NAME_WIDTH) if names else 0
@@ -39,7 +43,10 @@ def format_summary(report: dict[str, Any]) -> str:
              f"k={det['n_clusters']}",
              f"{'class':>5}{' ' * (width + 1) if names else ''}  {'n':>7}  {'cluster sizes':<18} "
              f"{'statistic':>10}  verdict"]
-    for c in report["classes"]:
+    classes = report["classes"]
+    if len(classes) > max_rows:
+        classes = [c for c in classes if c["verdict"] != "clean"]
+    for c in classes:
         sizes = "/".join(str(cl["size"]) for cl in c["clusters"])
         stats = [cl for cl in c["clusters"] if cl["rule"] is not None]
         stat = ", ".join(_fmt(cl["statistic"]) for cl in stats) or "-"
@@ -50,6 +57,10 @@ def format_summary(report: dict[str, Any]) -> str:
             verdict += " (from class " + ", ".join(class_label(k, names) for k in sources) + ")"
         lines.append(f"{c['label']:>5}{name(c['label'])}  {c['n_samples']:>7}  {sizes:<18} "
                      f"{stat:>10}  {verdict}")
+    left_out = len(report["classes"]) - len(classes)
+    if left_out:
+        lines.append(f"{'':>5}  ({left_out:,} clean class{'es' if left_out > 1 else ''} not "
+                     "listed; report.html and report.json have every class)")
     s = report["summary"]
     lines.append(f"flagged {s['n_flagged']} of {report['input']['n_samples']} samples; "
                  f"poisoned classes: {s['poisoned_classes'] or 'none'}")
