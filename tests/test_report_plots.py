@@ -13,7 +13,7 @@ from conftest import planted_activations
 from poisonscan.data import Dataset
 from poisonscan.detect import ActivationClustering
 from poisonscan.report.plots import (build_figures, image_to_png, plot_names, project_2d,
-                                     save_figures, scatter_png, sprite, subsample)
+                                     save_figures, scatter_png, sprite, subsample, thumbnails)
 from poisonscan.report.text import distinctive_terms, render_text_cluster, texts_of
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -58,6 +58,22 @@ def test_sprite_colour_and_single_channel() -> None:
     assert sprite(grey).shape == (8, 15)
     with pytest.raises(ValueError):
         sprite(np.zeros((0, 4, 4)))
+
+
+def test_thumbnails_shrink_large_images_only() -> None:
+    small = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(thumbnails(small), small.astype(np.float32) / 255)
+    big = np.zeros((2, 200, 100, 3), dtype=np.uint8)
+    big[0, :100] = 255  # top half white: the area average keeps it, bottom stays black
+    big[1, :, :, 1] = 128
+    t = thumbnails(big, max_side=64)
+    assert t.shape == (2, 64, 32, 3)  # aspect kept
+    np.testing.assert_allclose(t[0, :31], 1.0)
+    np.testing.assert_allclose(t[0, 33:], 0.0)
+    np.testing.assert_allclose(t[1, ..., 1], 128 / 255, atol=1e-6)
+    grey = thumbnails(np.full((1, 128, 128), 0.5, dtype=np.float32), max_side=64)
+    assert grey.shape == (1, 64, 64)
+    np.testing.assert_allclose(grey, 0.5, atol=1 / 255)
 
 
 def test_image_to_png_round_trip() -> None:

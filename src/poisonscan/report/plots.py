@@ -21,8 +21,9 @@ from ..data.dataset import Dataset
 from ..detect.cluster import ClassClusters
 from ..detect.result import DetectionResult
 
-__all__ = ["ClassFigures", "build_figures", "project_2d", "split_axis", "subsample", "sprite",
-           "image_to_png", "scatter_png", "save_figures", "plot_names"]
+__all__ = ["ClassFigures", "THUMBNAIL_PX", "build_figures", "image_to_png", "plot_names",
+           "project_2d", "save_figures", "scatter_png", "split_axis", "sprite", "subsample",
+           "thumbnails"]
 
 #: Colours of clusters the analysis judged clean (cool) and poison (warm), and of ground truth.
 CLEAN_COLOURS = ("#3b6ea8", "#5aa469", "#8e6bb8", "#7a8a99", "#2a9d8f")
@@ -119,6 +120,29 @@ def _as_float_images(x: np.ndarray) -> np.ndarray:
     if x.ndim == 4:
         x = x[..., 0] if x.shape[-1] == 1 else x[..., :3]
     return np.clip(x, 0.0, 1.0)
+
+
+#: Longest side, in pixels, of a thumbnail in the report's mosaics; larger images are shrunk.
+THUMBNAIL_PX = 64
+
+
+def thumbnails(images: np.ndarray, max_side: int = THUMBNAIL_PX) -> np.ndarray:
+    """Images as float [0, 1] grey (n, H, W) or RGB (n, H, W, 3), shrunk (area average, aspect
+    kept) so that neither side exceeds ``max_side``; smaller images are returned unchanged.
+
+    A 64-image mosaic of noisy 224 x 224 test images took 1.6 to 3.4 MB as PNG, and 0.11 to
+    0.23 MB as 64 x 64 thumbnails. The report lists each shown sample's file, to see it in full.
+    """
+    imgs = _as_float_images(images)
+    h, w = imgs.shape[1:3]
+    if max(h, w) <= max_side:
+        return imgs
+    from PIL import Image  # noqa: PLC0415
+
+    size = (max(1, round(w * max_side / max(h, w))), max(1, round(h * max_side / max(h, w))))
+    as_bytes = np.round(imgs * 255).astype(np.uint8)
+    return np.stack([np.asarray(Image.fromarray(img).resize(size, Image.Resampling.BOX))
+                     for img in as_bytes]).astype(np.float32) / 255.0
 
 
 def sprite(images: np.ndarray, *, columns: int = 8, pad: int = 1,
@@ -263,7 +287,7 @@ def build_figures(result_clusters: list[ClassClusters], detection: DetectionResu
                 if not len(members):
                     continue
                 top = members[np.argsort(-scores[members], kind="stable")[:grid * grid]]
-                mosaic = sprite(data.x[cc.indices[top]], columns=grid)
+                mosaic = sprite(thumbnails(data.x[cc.indices[top]]), columns=grid)
                 fig.sprites[c] = image_to_png(mosaic)
                 fig.sprite_shapes[c] = (int(mosaic.shape[0]), int(mosaic.shape[1]))
                 fig.sprite_indices[c] = cc.indices[top]
