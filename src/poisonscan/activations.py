@@ -58,7 +58,9 @@ def extract_activations(
     Parameters
     ----------
     model
-        A PyTorch module; it is put in eval mode.
+        A PyTorch module, on any device; it is put in eval mode. It receives each batch as
+        :func:`poisonscan.train.to_tensor` makes it (images: float (B, C, H, W) in [0, 1]),
+        moved to the device of its parameters.
     x
         Samples (N, ...) in the dataset layout.
     layer
@@ -84,13 +86,14 @@ def extract_activations(
     def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         captured.append((inputs[0] if read_input else output).flatten(1))
 
+    device = next(model.parameters(), torch.empty(0)).device
     model.eval()
     handle = dict(model.named_modules())[layer].register_forward_hook(hook)
     try:
         for start in tqdm(range(0, len(x), batch_size), desc="extract", unit="batch",
                           disable=not progress, leave=False):
-            model(to_tensor(x[start:start + batch_size]))
-            batch = captured.pop().numpy()
+            model(to_tensor(x[start:start + batch_size]).to(device))
+            batch = captured.pop().float().cpu().numpy()
             if out is None:
                 out = np.empty((len(x), batch.shape[1]), dtype=np.float32)
             out[start:start + len(batch)] = batch

@@ -170,12 +170,14 @@ def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, 
 
 @torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
-    """Predicted class of each sample, (N,) int64, in eval mode and large batches."""
+    """Predicted class of each sample, (N,) int64, in eval mode and large batches, on the
+    device of the model's parameters."""
+    device = next(model.parameters(), torch.empty(0)).device
     model.eval()
     out = np.empty(len(x), dtype=np.int64)
     for start in range(0, len(x), batch_size):
-        batch = to_tensor(x[start:start + batch_size])
-        out[start:start + batch_size] = model(batch).argmax(1).numpy()
+        batch = to_tensor(x[start:start + batch_size]).to(device)
+        out[start:start + batch_size] = model(batch).argmax(1).cpu().numpy()
     return out
 
 
