@@ -13,212 +13,27 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from ._cliutil import (floats, height_width, ints, load_config, out_folder, remove_empty,
-                       subparser, unknown_options)
+from ._cliargs import build_parser
+from ._cliutil import load_config, out_folder, remove_empty, subparser, unknown_options
 from ._io import write_json
-from .attacks import TRIGGERS, get_trigger, parse_mapping, poison_dataset
+from .attacks import get_trigger, parse_mapping, poison_dataset
 from .cache import data_fingerprint
 from .data import load_dataset, save_dataset
-from .data.builtin import BUILTIN_DATASETS
-from .detect import ANALYSES, REDUCERS, ActivationClustering
+from .detect import ActivationClustering
 from .errors import InputError
-from .experiments import EXPERIMENTS, run_experiment
-from .models import ARCHITECTURES, load_model
-from .pipeline import scan
+from .experiments import run_experiment
+from .models import load_model
 from .models.io import save_model
-from .repair import DEFAULT_REPLAY, repair
+from .pipeline import scan
+from .repair import repair
 from .report import format_repair, format_summary, write_scan
 from .report.html import add_repair_section
 from .scan_io import read_scan
-from .train import SCHEDULES, TrainConfig
+from .train import TrainConfig
 
 __all__ = ["main", "build_parser"]
 
-DATA_HELP = (f"a builtin dataset ({', '.join(BUILTIN_DATASETS)}), an .npz file, a UTF-8 "
-             ".csv/.tsv text file with columns text,label, or a folder of images with one "
-             "subfolder per class")
-
-_POISON_EXAMPLE = """example:
-  poisonscan poison --data mnist --data-dir ../shared/datasets --attack pattern \\
-      --rate 0.10 --mapping all-to-next --seed 0 --out poisoned.npz"""
-_SCAN_EXAMPLE = """example:
-  poisonscan scan poisoned.npz --out report/
-  poisonscan scan mnist --data-dir ../shared/datasets --reduce pca --analysis silhouette --out r/"""
-
-
-_REPAIR_EXAMPLE = """example:
-  poisonscan repair poisoned.npz --scan report/ --out repaired/ --mode relabel"""
-
-
-_REPRODUCE_EXAMPLE = """example:
-  poisonscan reproduce mnist --data-dir ../shared/datasets --out results/mnist"""
-
-
 DEMO_EPOCHS = 10  # the 4,000-image sample needs more passes than full MNIST's 60,000
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``poisonscan scan: error: ... (see --help)``."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def _add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="cpu",
-                   help="where training runs: cpu (default), cuda, cuda:1, ...")
-
-
-def _add_image_size(p: argparse.ArgumentParser, help: str = (
-        "resize the images of an image folder to H,W pixels (needed when their sizes "
-        "differ)")) -> None:
-    p.add_argument("--image-size", type=height_width, metavar="H,W", help=help)
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE.toml",
-                   help="TOML file of option values (keys as the long options without '--', "
-                        "e.g. epochs = 5 or n-components = 8; a [COMMAND] table applies to that "
-                        "command only); flags given on the command line win")
-    p.add_argument("--data-dir", help="folder of the builtin datasets (default: $POISONSCAN_DATA)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = _Parser(prog="poisonscan", allow_abbrev=False,
-                     description="Find backdoor poison in a training set (Activation Clustering).")
-    parser.add_argument("--version", action="version", version=f"poisonscan {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    p = sub.add_parser("poison", help="make a poisoned copy of a dataset (for evaluation)",
-                       epilog=_POISON_EXAMPLE, allow_abbrev=False,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, help=DATA_HELP)
-    _add_image_size(p)
-    p.add_argument("--attack", default="pattern", choices=list(TRIGGERS),
-                   help="trigger added to the poisoned copies (default %(default)s)")
-    p.add_argument("--rate", type=float, default=0.10,
-                   help="fraction of each target class that is poison afterwards (default 0.10)")
-    p.add_argument("--mapping", default="all-to-next",
-                   help="'all-to-next', 'S:T' or 'S1,S2:T' (default all-to-next)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the sample choice (default %(default)s)")
-    p.add_argument("--out", required=True, help="output .npz file")
-    p.add_argument("--patch-size", type=int, default=4,
-                   help="patch: side in pixels (default %(default)s)")
-    p.add_argument("--patch-position", type=ints, help="patch: top-left ROW,COL")
-    p.add_argument("--patch-color", type=floats, default=(1.0, 1.0, 0.0),
-                   help="patch: R,G,B in [0,1] (default yellow)")
-    p.add_argument("--blend-alpha", type=float, default=0.1,
-                   help="blend: weight of the noise (default %(default)s)")
-    _add_common(p)
-    p.set_defaults(func=_cmd_poison)
-
-    s = sub.add_parser("scan", help="train, extract activations and detect poison",
-                       epilog=_SCAN_EXAMPLE, allow_abbrev=False,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("data", help=DATA_HELP)
-    _add_image_size(s)
-    s.add_argument("--out", required=True, help="output folder (report.json, flagged.csv, model)")
-    s.add_argument("--model", help="scan this .safetensors model instead of training one")
-    s.add_argument("--arch", choices=list(ARCHITECTURES), help="default: from the input shape")
-    defaults = TrainConfig()
-    s.add_argument("--epochs", type=int, default=defaults.epochs,
-                   help="training epochs (default %(default)s)")
-    s.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                   help="training batch size (default %(default)s)")
-    s.add_argument("--lr", type=float, default=defaults.lr,
-                   help="learning rate of Adam (default %(default)s)")
-    s.add_argument("--augment", action="store_true",
-                   help="train on randomly warped images (scale, rotation, shift); helps "
-                        "exclusionary reclassification recognise objects it has not seen")
-    s.add_argument("--schedule", choices=list(SCHEDULES), default=defaults.schedule,
-                   help="learning rate: constant, or a cosine decay from --lr to 0 "
-                        "(default %(default)s)")
-    s.add_argument("--jitter", type=float, default=defaults.jitter,
-                   help="with --augment: photometric jitter strength (1: gamma 0.5-2 and gain "
-                        "+-10%% per channel; 0: none; default %(default)s)")
-    _add_device(s)
-    s.add_argument("--layer", help="layer to read (default: the last hidden layer)")
-    s.add_argument("--cache", default="float32", choices=["float32", "float16", "off"],
-                   help="stream the activations to OUT/activations.npy (memory-mapped, so memory "
-                        "does not grow with the data; reused when the same model and data are "
-                        "scanned again) in this dtype, or 'off' to keep them in memory "
-                        "(default float32)")
-    ac = ActivationClustering()
-    s.add_argument("--reduce", default=ac.reduce, choices=list(REDUCERS),
-                   help="reduction of each class's activations (default %(default)s)")
-    s.add_argument("--n-components", type=int, default=ac.n_components,
-                   help="dimensions after the reduction (default %(default)s)")
-    s.add_argument("--n-clusters", type=int, default=ac.n_clusters,
-                   help="k of k-means per class (default %(default)s)")
-    s.add_argument("--n-init", type=int, default=ac.n_init,
-                   help="k-means restarts (default %(default)s)")
-    s.add_argument("--analysis", default=ac.analysis, choices=list(ANALYSES),
-                   help="how a cluster is judged poison (default %(default)s)")
-    s.add_argument("--reclassification-threshold", type=float,
-                   default=ac.reclassification_threshold,
-                   help="exclusionary-reclassification: poison iff l/p <= T (default %(default)s)")
-    s.add_argument("--size-threshold", type=float, default=ac.size_threshold,
-                   help="relative-size, silhouette: largest share of its class a poison "
-                        "cluster may have (default %(default)s)")
-    s.add_argument("--silhouette-threshold", type=float, default=ac.silhouette_threshold,
-                   help="silhouette: smallest silhouette of a poison cluster (default %(default)s)")
-    s.add_argument("--distance-threshold", type=float, default=ac.distance_threshold,
-                   help="distance: smallest d_own/d_other of a poison cluster "
-                        "(default %(default)s)")
-    s.add_argument("--segment-by", default=ac.segment_by, choices=["label", "prediction"],
-                   help="split the samples by training label or by the model's prediction"
-                        " (default %(default)s)")
-    s.add_argument("--seed", type=int, default=0,
-                   help="seed of training, ICA and k-means (default %(default)s)")
-    _add_common(s)
-    s.set_defaults(func=_cmd_scan)
-
-    r = sub.add_parser("repair", help="relabel or remove the flagged samples and repair the model",
-                       epilog=_REPAIR_EXAMPLE, allow_abbrev=False,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("data", help="the dataset that was scanned: " + DATA_HELP)
-    _add_image_size(r, "as given to the scan (default: the scan's --image-size)")
-    r.add_argument("--scan", required=True, help="output folder of 'poisonscan scan'")
-    r.add_argument("--out", required=True, help="output folder (repair.json, model.safetensors)")
-    r.add_argument("--mode", default="relabel", choices=["relabel", "remove"],
-                   help="relabel the flagged samples to their suspected source and continue "
-                        "training, or remove them and retrain from scratch (default %(default)s)")
-    r.add_argument("--epochs", type=int, default=None,
-                   help="epochs of the repair (default: 1 for relabel, the scan's for remove)")
-    r.add_argument("--replay", type=float, default=DEFAULT_REPLAY,
-                   help="relabel: unflagged samples replayed per relabelled one "
-                        "(default %(default)s)")
-    r.add_argument("--no-scratch", action="store_true",
-                   help="skip the comparison with retraining from scratch")
-    r.add_argument("--seed", type=int, default=0, help="seed of the training (default %(default)s)")
-    _add_device(r)
-    _add_common(r)
-    r.set_defaults(func=_cmd_repair)
-
-    x = sub.add_parser("reproduce", help="run one of the paper's experiments on real data",
-                       epilog=_REPRODUCE_EXAMPLE, allow_abbrev=False,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    x.add_argument("name", choices=list(EXPERIMENTS), help="the experiment (see docs/results.md)")
-    x.add_argument("--out", required=True, help="output folder (results.json, results.md)")
-    x.add_argument("--seed", type=int, default=0,
-                   help="seed of poisoning, training and clustering (default %(default)s)")
-    _add_common(x)
-    x.set_defaults(func=_cmd_reproduce)
-
-    d = sub.add_parser("demo", help="poison, scan and summarise the embedded MNIST sample",
-                       epilog="example:\n  poisonscan demo --out demo-report/", allow_abbrev=False,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    d.add_argument("--out", default="poisonscan-demo", help="output folder (default %(default)s)")
-    d.add_argument("--rate", type=float, default=0.10, help="poison rate (default 0.10)")
-    d.add_argument("--seed", type=int, default=0, help="seed of everything (default %(default)s)")
-    _add_common(d)
-    d.set_defaults(func=_cmd_demo)
-    return parser
 
 
 def _train_params(config: TrainConfig, arch: str, model: str | None) -> dict[str, object]:
@@ -363,6 +178,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {"poison": _cmd_poison, "scan": _cmd_scan, "repair": _cmd_repair,
+            "reproduce": _cmd_reproduce, "demo": _cmd_demo}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
@@ -394,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     """Run the command; report a failure in one line and return the exit code."""
     try:
-        return args.func(args)
+        return COMMANDS[args.command](args)
     except InputError as exc:
         print(f"poisonscan {args.command}: error: {exc}", file=sys.stderr)
         return 2
