@@ -35,6 +35,7 @@ def test_no_pickles_loaded(tmp_path: Path) -> None:
     ({"x": np.array([[0, np.inf]]), "y": np.zeros(1, int)}, "NaN or inf"),
     ({"x": np.zeros((4, 3)), "y": np.array([0, 1, -1, 0])}, ">= 0"),
     ({"x": np.zeros((4, 3)), "y": np.array([0, 1.5, 1, 0])}, "integer class labels"),
+    ({"x": np.zeros((2, 3)), "y": np.array([0, 10**12])}, "class ids below 1,000,000"),
     ({"x": np.zeros((2, 3)), "y": np.array(["a", "b"])}, "integer class labels"),
     ({"x": np.zeros((4, 8, 8)) + 2.0, "y": np.zeros(4, int)}, r"in \[0, 1\]"),
     ({"x": np.zeros(4), "y": np.zeros(4, int)}, "shape"),

@@ -170,6 +170,8 @@ def test_load_tsv_integer_labels_and_split(tmp_path: Path) -> None:
     (b"text,polarity\ngood,1\nbad,0\n", r"no column 'label'.*columns found: 'text', 'polarity'"),
     (b"text,label\ngood,pos\nfine,pos\n", "only one class"),
     (b"text,label\ngood,1,extra\n", "line 2 has 3 fields; the header has 2"),
+    (b"text,label,label\ngood,1,0\nbad,0,1\n", "names column 'label' 2 times"),
+    (b"text,label\ngood,1\nbad,2000000\n", "class ids below 1,000,000; got 2,000,000"),
 ])
 def test_bad_csv_gives_clear_error(tmp_path: Path, content: bytes, match: str) -> None:
     path = tmp_path / "bad.csv"

@@ -36,7 +36,11 @@ import numpy as np
 from .._io import save_npz
 from ..errors import InputError
 
-__all__ = ["Dataset", "load_npz", "save_dataset", "check_labels", "check_features"]
+__all__ = ["MAX_CLASSES", "Dataset", "load_npz", "save_dataset", "check_labels",
+           "check_features"]
+
+#: Class ids must be below this: models get one output per id from 0 to the largest.
+MAX_CLASSES = 1_000_000
 
 _OPTIONAL = ("is_poison", "source", "x_test", "y_test", "x_test_poison", "y_test_poison",
              "source_test_poison", "vocab", "raw_text", "files", "class_names")
@@ -154,6 +158,9 @@ def check_labels(name: str, y: object, *, n: int, n_name: str = "x") -> np.ndarr
     y = y.astype(np.int64)
     if len(y) and y.min() < 0:
         raise InputError(f"{name} labels must be >= 0; got {int(y.min())}.")
+    if len(y) and y.max() >= MAX_CLASSES:  # the model has one output per class id up to max
+        raise InputError(f"{name} labels must be class ids below {MAX_CLASSES:,}; got "
+                         f"{int(y.max()):,}. Number the classes 0..K-1.")
     return y
 
 

@@ -232,6 +232,9 @@ def _read_rows(path: Path, text: str, delimiter: str, text_column: str,
                                  f"naming the columns); columns found: "
                                  f"{', '.join(map(repr, header)) or '(none)'}."
                                  + suggest(col, header))
+            if header.count(col) > 1:
+                raise InputError(f"{path} names column {col!r} {header.count(col)} times in "
+                                 "its header; expected each column once.")
             columns[col] = header.index(col)
         ti, li = columns[text_column], columns[label_column]
         texts: list[str] = []
