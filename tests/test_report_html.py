@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 import subprocess
@@ -282,3 +283,29 @@ def test_images_beyond_the_budget_are_linked_poisoned_classes_first(
     html = render_html(scanned.report, scanned.result, scanned.data, figures=figs,
                        max_embedded_mb=None)
     assert "To keep this page" not in html and 'src="plots/' not in html
+
+
+def test_docs_output_names_every_report_field(scanned: SimpleNamespace) -> None:
+    """docs/output.md documents report.json: every key a real report has is named there."""
+    from conftest import REPO
+    doc = (REPO / "docs" / "output.md").read_text(encoding="utf-8")
+
+    def keys(node: object) -> set[str]:
+        if isinstance(node, list):
+            return set().union(*(keys(v) for v in node)) if node else set()
+        if not isinstance(node, dict):
+            return set()
+        out = set()
+        for k, v in node.items():
+            out.add(k)
+            # keyed by class label, or the options of ActivationClustering / TrainConfig
+            if k not in ("per_class", "poison_per_cluster", "detector", "train"):
+                out |= keys(v)
+        return out
+
+    found = keys(json.loads((scanned.out / "report.json").read_text(encoding="utf-8")))
+    assert {"evaluation", "votes", "poison_per_cluster", "sha256"} <= found
+    missing = sorted(k for k in found if f"`{k}`" not in doc)
+    assert not missing, f"docs/output.md does not mention {missing}"
+    header = (scanned.out / "flagged.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert all(f"`{column}`" in doc for column in header.split(","))
