@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 from ._validation import suggest
 from .detect.chunks import release_pages
 from .errors import InputError
-from .train import to_tensor
+from .train import INFERENCE_BATCH, to_tensor
 
 __all__ = ["DEFAULT_LAYER", "layer_names", "resolve_layer", "extract_activations"]
 
@@ -49,7 +49,7 @@ def extract_activations(
     x: np.ndarray,
     *,
     layer: str | None = None,
-    batch_size: int = 1024,
+    batch_size: int = INFERENCE_BATCH,
     out: np.ndarray | None = None,
     progress: bool = False,
 ) -> np.ndarray:

@@ -35,7 +35,7 @@ from ._io import write_json
 from .activations import extract_activations, resolve_layer
 from .detect.chunks import release_pages
 from .errors import InputError
-from .train import to_tensor
+from .train import INFERENCE_BATCH, to_tensor
 
 __all__ = ["ACTIVATIONS_FILE", "SIDECAR_FILE", "CachedActivations", "activation_key",
            "cached_activations", "data_fingerprint"]
@@ -164,7 +164,8 @@ def _width(model: nn.Module, x: np.ndarray, layer: str | None) -> int:
 
 def cached_activations(model: nn.Module, x: np.ndarray, cache_dir: str | os.PathLike[str], *,
                        layer: str | None = None, dtype: str = "float32",
-                       batch_size: int = 1024, progress: bool = False) -> CachedActivations:
+                       batch_size: int = INFERENCE_BATCH,
+                       progress: bool = False) -> CachedActivations:
     """Activations of ``model`` on ``x``, from ``cache_dir`` when the cache matches.
 
     Parameters
