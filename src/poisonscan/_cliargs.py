@@ -61,6 +61,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
 
+def _command(sub: argparse._SubParsersAction, name: str, help: str,
+             example: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand; its ``--help`` ends with ``example``, kept as written."""
+    return sub.add_parser(name, help=help, epilog=example, allow_abbrev=False,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="poisonscan", allow_abbrev=False,
@@ -68,9 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"poisonscan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("poison", help="make a poisoned copy of a dataset (for evaluation)",
-                       epilog=_POISON_EXAMPLE, allow_abbrev=False,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _command(sub, "poison", "make a poisoned copy of a dataset (for evaluation)",
+                 _POISON_EXAMPLE)
     p.add_argument("--data", required=True, help=DATA_HELP)
     _add_image_size(p)
     p.add_argument("--attack", default="pattern", choices=list(TRIGGERS),
@@ -91,9 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="blend: weight of the noise (default %(default)s)")
     _add_common(p)
 
-    s = sub.add_parser("scan", help="train, extract activations and detect poison",
-                       epilog=_SCAN_EXAMPLE, allow_abbrev=False,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s = _command(sub, "scan", "train, extract activations and detect poison",
+                 _SCAN_EXAMPLE)
     s.add_argument("data", help=DATA_HELP)
     _add_image_size(s)
     s.add_argument("--out", required=True, help="output folder (report.json, flagged.csv, model)")
@@ -151,9 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of training, ICA and k-means (default %(default)s)")
     _add_common(s)
 
-    r = sub.add_parser("repair", help="relabel or remove the flagged samples and repair the model",
-                       epilog=_REPAIR_EXAMPLE, allow_abbrev=False,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    r = _command(sub, "repair", "relabel or remove the flagged samples and repair the model",
+                 _REPAIR_EXAMPLE)
     r.add_argument("data", help="the dataset that was scanned: " + DATA_HELP)
     _add_image_size(r, "as given to the scan (default: the scan's --image-size)")
     r.add_argument("--scan", required=True, help="output folder of 'poisonscan scan'")
@@ -172,18 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_device(r)
     _add_common(r)
 
-    x = sub.add_parser("reproduce", help="run one of the paper's experiments on real data",
-                       epilog=_REPRODUCE_EXAMPLE, allow_abbrev=False,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    x = _command(sub, "reproduce", "run one of the paper's experiments on real data",
+                 _REPRODUCE_EXAMPLE)
     x.add_argument("name", choices=list(EXPERIMENTS), help="the experiment (see docs/results.md)")
     x.add_argument("--out", required=True, help="output folder (results.json, results.md)")
     x.add_argument("--seed", type=int, default=0,
                    help="seed of poisoning, training and clustering (default %(default)s)")
     _add_common(x)
 
-    d = sub.add_parser("demo", help="poison, scan and summarise the embedded MNIST sample",
-                       epilog="example:\n  poisonscan demo --out demo-report/", allow_abbrev=False,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = _command(sub, "demo", "poison, scan and summarise the embedded MNIST sample",
+                 "example:\n  poisonscan demo --out demo-report/")
     d.add_argument("--out", default="poisonscan-demo", help="output folder (default %(default)s)")
     d.add_argument("--rate", type=float, default=0.10, help="poison rate (default 0.10)")
     d.add_argument("--seed", type=int, default=0, help="seed of everything (default %(default)s)")

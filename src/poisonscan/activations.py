@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 from ._validation import suggest
 from .detect.chunks import release_pages
 from .errors import InputError
-from .train import INFERENCE_BATCH, to_tensor
+from .train import INFERENCE_BATCH, model_device, to_tensor
 
 __all__ = ["DEFAULT_LAYER", "layer_names", "resolve_layer", "extract_activations"]
 
@@ -86,7 +86,7 @@ def extract_activations(
     def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         captured.append((inputs[0] if read_input else output).flatten(1))
 
-    device = next(model.parameters(), torch.empty(0)).device
+    device = model_device(model)
     model.eval()
     handle = dict(model.named_modules())[layer].register_forward_hook(hook)
     try:

@@ -23,7 +23,7 @@ SCHEDULES = ("constant", "cosine")
 INFERENCE_BATCH = 128
 
 __all__ = ["INFERENCE_BATCH", "SCHEDULES", "TrainConfig", "accuracy", "augment",
-           "model_metrics", "predict", "to_tensor", "train_model"]
+           "model_device", "model_metrics", "predict", "to_tensor", "train_model"]
 
 
 @dataclass(frozen=True)
@@ -173,12 +173,18 @@ def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, 
     return model.eval()
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's parameters (the CPU for a model without any): where its
+    inputs must go."""
+    return next(model.parameters(), torch.empty(0)).device
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray, *,
             batch_size: int = INFERENCE_BATCH) -> np.ndarray:
-    """Predicted class of each sample, (N,) int64, in eval mode and large batches, on the
-    device of the model's parameters."""
-    device = next(model.parameters(), torch.empty(0)).device
+    """Predicted class of each sample, (N,) int64, in eval mode, in batches of
+    ``batch_size``, on the model's device (:func:`model_device`)."""
+    device = model_device(model)
     model.eval()
     out = np.empty(len(x), dtype=np.int64)
     for start in range(0, len(x), batch_size):

@@ -92,13 +92,13 @@ def not_embedded_note(labels: list[int], report: dict[str, Any], plots_href: str
 
 def samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
                   result: ScanResult, texts: Sequence[str] | None,
-                  srcs: dict[int | None, str] | None = None) -> str:
+                  srcs: dict[int | None, str]) -> str:
     """The "Samples" part of a class section: a mosaic per cluster with the samples it shows
     (images), distinctive terms and top sentences (text), or a note (feature vectors).
 
     ``cls`` is the class's entry of ``report.json``; ``fig`` its figures; ``texts`` the raw
     sentences of the dataset (None for non-text data); ``srcs`` the ``src`` of each mosaic
-    by cluster id (default: embedded).
+    by cluster id (:func:`image_sources`).
     """
     text_html = _text_html(result, cls, texts)
     if text_html:
@@ -117,8 +117,7 @@ def samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
         tag = '<b class="flag">flagged</b>' if poison.get(c) else "kept"
         alt = f"class {cls['label']} cluster {c}: samples"
         shown = fig.sprite_indices[c]
-        src = data_uri(fig.sprites[c]) if srcs is None else srcs.get(c, "")
-        figs.append(f"<figure>{img_tag(src, alt, 'sprite', w * scale or None)}"
+        figs.append(f"<figure>{img_tag(srcs.get(c, ''), alt, 'sprite', w * scale or None)}"
                     f"<figcaption>cluster {c} \u00b7 {tag} \u00b7 {len(shown)} of "
                     f"{sizes.get(c, 0):,} shown, most suspicious first"
                     f"{_shown_list(shown, data)}</figcaption></figure>")
