@@ -9,15 +9,23 @@ sorted, so the check compares after the same sort).
 With ``--scan`` it also poisons MNIST as ``poisonscan poison`` does by default (pattern trigger,
 all-to-next, 10%, seed 0), writes the 66,666 images as a folder (file name = index in the
 poisoned set, so the ground truth is known), scans the folder with the default settings and
-scores the flagged files against the ground truth. Writes
-``benchmarks/results/image_folder.json``.
+scores the flagged files against the ground truth.
 
-    python benchmarks/image_folder.py --data-dir ../shared/datasets --scan
+With ``--photos N`` it writes N photo-sized JPEGs (640x480, quality 90: GTSRB signs enlarged,
+with sensor-like noise, so that they decode like photos) and loads them resized to 64x64, once
+as the loader did before 2026-11-25 (one file after another, the full JPEG decoded, then resized)
+and once with :func:`load_image_folder` (threads, JPEG draft decoding). It reports both times and
+how far the pixels differ.
+
+Results are merged into ``benchmarks/results/image_folder.json`` (entries not re-run are kept).
+
+    python benchmarks/image_folder.py --data-dir ../shared/datasets --scan --photos 2000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -85,6 +93,53 @@ def scan_poisoned_mnist(data_dir: str, tmp: Path) -> dict[str, object]:
     return row
 
 
+def sequential_full_decode(root: Path, size: tuple[int, int]) -> np.ndarray:
+    """The loader before 2026-11-25, for the comparison: files in sorted order, one at a time,
+    each decoded at full size, converted to RGB and resized (bilinear) to ``size`` (h, w)."""
+    files = sorted(p for c in sorted(root.iterdir()) for p in c.rglob("*.jpg"))
+    out = np.empty((len(files), *size, 3), dtype=np.uint8)
+    for i, path in enumerate(files):
+        with Image.open(path) as img:
+            out[i] = np.asarray(img.convert("RGB").resize(size[::-1], Image.Resampling.BILINEAR))
+    return out
+
+
+def measure_photos(n: int, data_dir: str, tmp: Path, size: tuple[int, int] = (64, 64)
+                   ) -> dict[str, object]:
+    """Load ``n`` photo-sized JPEGs resized to ``size``: the previous loader against the current."""
+    signs = load_gtsrb(data_dir)
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(signs.y), n, replace=False)
+    root = tmp / "photos"
+    start = time.perf_counter()
+    for i in pick:
+        folder = root / f"class_{signs.y[i]:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        big = np.asarray(Image.fromarray(signs.x[i]).resize((640, 480), Image.Resampling.BICUBIC),
+                         dtype=np.float32)
+        big += rng.normal(0, 6, big.shape).astype(np.float32)
+        Image.fromarray(big.clip(0, 255).astype(np.uint8)).save(folder / f"{i:06d}.jpg",
+                                                                quality=90)
+    write_s = time.perf_counter() - start
+    start = time.perf_counter()
+    before = sequential_full_decode(root, size)
+    before_s = time.perf_counter() - start
+    start = time.perf_counter()
+    data = load_image_folder(root, image_size=size)
+    now_s = time.perf_counter() - start
+    diff = np.abs(data.x.astype(np.int16) - before.astype(np.int16))
+    row = {"images": n, "file_size": [640, 480], "resized_to": list(size),
+           "bytes_on_disk": int(sum(p.stat().st_size for p in root.rglob("*.jpg"))),
+           "write_s": round(write_s, 2), "previous_load_s": round(before_s, 2),
+           "load_s": round(now_s, 2), "speedup": round(before_s / now_s, 2),
+           "images_per_s": round(n / now_s),
+           "pixel_difference": {"mean": round(float(diff.mean()), 3), "max": int(diff.max())},
+           "labels_match_folders": bool(np.array_equal(
+               data.class_names[data.y], [f.split("/")[0] for f in data.files]))}
+    print("photos", row, flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
@@ -92,14 +147,19 @@ def main() -> None:
                                              "image_folder.json"))
     parser.add_argument("--scan", action="store_true",
                         help="also scan a poisoned MNIST written as a folder (about 2 minutes)")
+    parser.add_argument("--photos", type=int, default=0, metavar="N",
+                        help="also time N photo-sized JPEGs resized to 64x64 (0: skip)")
     args = parser.parse_args()
-    results: dict[str, object] = {}
+    out = Path(args.out)
+    results: dict[str, object] = json.loads(out.read_text())["results"] if out.exists() else {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, loader in (("gtsrb", load_gtsrb), ("mnist", load_mnist)):
             data = loader(args.data_dir)
             results[name] = measure(name, data.x, data.y, Path(tmp))
         if args.scan:
             results["mnist_poisoned_scan"] = scan_poisoned_mnist(args.data_dir, Path(tmp))
+        if args.photos:
+            results["photos"] = measure_photos(args.photos, args.data_dir, Path(tmp))
     write_json(args.out, {"machine": "2 CPU cores", "results": results})
 
 

@@ -29,6 +29,31 @@ def test_no_pickles_loaded(tmp_path: Path) -> None:
         load_npz(path)
 
 
+def test_npz_with_class_name_labels(tmp_path: Path) -> None:
+    """Labels saved as names are numbered alphabetically, or in the order of class_names."""
+    x = np.zeros((4, 3), np.float32)
+    np.savez(tmp_path / "a.npz", x=x, y=np.array(["dog", "cat", "dog", "emu"]),
+             y_test=np.array(["emu"]), x_test=x[:1])
+    d = load_npz(tmp_path / "a.npz")
+    assert d.y.tolist() == [1, 0, 1, 2] and d.y_test.tolist() == [2]
+    assert d.class_names.tolist() == ["cat", "dog", "emu"]
+    np.savez(tmp_path / "b.npz", x=x, y=np.array(["dog", "cat", "dog", "cat"]),
+             class_names=np.array(["dog", "emu", "cat"]))
+    d = load_npz(tmp_path / "b.npz")
+    assert d.y.tolist() == [0, 2, 0, 2] and d.class_names.tolist() == ["dog", "emu", "cat"]
+
+
+@pytest.mark.parametrize("extra,match", [
+    ({"class_names": np.array(["cat"])}, "y has the label 'dog', which class_names does not"),
+    ({"class_names": np.array(["cat", "cat", "dog"])}, "class_names must be distinct strings"),
+    ({"source": np.array([0, 1])}, "y holds class names but source holds int64"),
+])
+def test_npz_class_name_label_errors(extra: dict, match: str, tmp_path: Path) -> None:
+    np.savez(tmp_path / "a.npz", x=np.zeros((2, 3)), y=np.array(["dog", "cat"]), **extra)
+    with pytest.raises(InputError, match=match):
+        load_npz(tmp_path / "a.npz")
+
+
 @pytest.mark.parametrize("arrays,match", [
     ({"x": np.zeros((4, 3)), "y": np.zeros(5, int)}, "same length"),
     ({"x": np.full((4, 3), np.nan), "y": np.zeros(4, int)}, "NaN or inf"),
@@ -36,7 +61,7 @@ def test_no_pickles_loaded(tmp_path: Path) -> None:
     ({"x": np.zeros((4, 3)), "y": np.array([0, 1, -1, 0])}, ">= 0"),
     ({"x": np.zeros((4, 3)), "y": np.array([0, 1.5, 1, 0])}, "integer class labels"),
     ({"x": np.zeros((2, 3)), "y": np.array([0, 10**12])}, "class ids below 1,000,000"),
-    ({"x": np.zeros((2, 3)), "y": np.array(["a", "b"])}, "integer class labels"),
+    ({"x": np.zeros((2, 3)), "y": np.array([b"a", b"b"])}, "integer class labels"),
     ({"x": np.zeros((4, 8, 8)) + 2.0, "y": np.zeros(4, int)}, r"in \[0, 1\]"),
     ({"x": np.zeros(4), "y": np.zeros(4, int)}, "shape"),
     ({"x": np.zeros((4, 8, 8, 2)), "y": np.zeros(4, int)}, "channels"),

@@ -84,6 +84,55 @@ def test_mixed_sizes_need_image_size(tmp_path: Path) -> None:
     assert data.x.shape == (3, 6, 4, 3)
 
 
+def test_large_images_decode_exactly_in_threads(tmp_path: Path) -> None:
+    """Images of 128x128 pixels or more are decoded in threads: same arrays, same order."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, size=(70, 130, 128, 3), dtype=np.uint8)
+    y = np.arange(70) % 2
+    written = write_folder(tmp_path, x, y, ["a", "b"])
+    data = load_image_folder(tmp_path)
+    assert data.files.tolist() == written
+    order = [int(Path(f).stem) for f in data.files]
+    np.testing.assert_array_equal(data.x, x[order])
+    np.testing.assert_array_equal(data.y, y[order])
+
+
+def test_large_jpegs_resized_via_draft_decoding(tmp_path: Path) -> None:
+    """A JPEG much larger than --image-size is decoded at a reduced scale before the resize:
+    the result stays close to a full decode and resize, EXIF orientation included."""
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(3)
+    coarse = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+    photo = Image.fromarray(coarse).resize((640, 480), Image.Resampling.BICUBIC)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown as 480 wide, 640 high
+    for name in "ab":
+        (tmp_path / name).mkdir()
+    photo.save(tmp_path / "a" / "wide.jpg", quality=95)
+    photo.save(tmp_path / "b" / "phone.jpg", quality=95, exif=exif)
+    data = load_image_folder(tmp_path, image_size=(40, 30))
+    assert data.x.shape == (2, 40, 30, 3)
+    for i, f in enumerate(data.files):
+        with Image.open(tmp_path / f) as img:
+            full = np.asarray(ImageOps.exif_transpose(img).convert("RGB")
+                              .resize((30, 40), Image.Resampling.BILINEAR), dtype=float)
+        assert np.abs(data.x[i] - full).mean() < 3  # of 255
+
+
+def test_every_unreadable_file_is_named(tmp_path: Path) -> None:
+    root = _bad(tmp_path, "corrupt")
+    for i in range(6):
+        (root / "a" / f"bad{i}.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(InputError) as err:
+        load_image_folder(root)
+    message = str(err.value)
+    assert message.startswith(f"7 files in {root} are not readable images: a/bad0.jpg (")
+    assert "a/bad4.jpg (" in message and "a/bad5.jpg" not in message
+    assert "; and 2 more. Move them out of the folder" in message
+    assert "\n" not in message
+
+
 def _bad(tmp_path: Path, case: str) -> Path:
     root = tmp_path / "data"
     img = Image.fromarray(np.zeros((4, 4), np.uint8))

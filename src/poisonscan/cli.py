@@ -48,7 +48,8 @@ def _cmd_poison(args: argparse.Namespace) -> int:
         raise InputError(f"--out {args.out!r} is a folder; name an .npz file.")
     if Path(args.data).exists() and out.resolve() == Path(args.data).resolve():
         raise InputError("--out must differ from the input file (inputs are never modified).")
-    data = load_dataset(args.data, args.data_dir, image_size=args.image_size)
+    data = load_dataset(args.data, args.data_dir, image_size=args.image_size,
+                        progress=not args.quiet)
     options: dict[str, object] = {}
     if args.attack == "patch":
         options = {"size": args.patch_size, "position": args.patch_position,
@@ -81,7 +82,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if args.model:
         model, spec = load_model(args.model)
     start = time.perf_counter()
-    data = load_dataset(args.data, args.data_dir, image_size=args.image_size)
+    data = load_dataset(args.data, args.data_dir, image_size=args.image_size,
+                        progress=not args.quiet)
     load_s = time.perf_counter() - start
     cache = {} if args.cache == "off" else {"cache_dir": args.out, "cache_dtype": args.cache}
     result = scan(data, detector=detector, train_config=config, arch=args.arch, model=model,
@@ -105,7 +107,8 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     out = out_folder(args, data=args.data)
     image_size = args.image_size or scanned.report["parameters"].get("image_size")
     data = load_dataset(args.data, args.data_dir,
-                        image_size=tuple(image_size) if image_size else None)
+                        image_size=tuple(image_size) if image_size else None,
+                        progress=not args.quiet)
     if len(data.y) != scanned.report["input"]["n_samples"]:
         raise InputError(f"{args.data} has {len(data.y)} samples but the scan in {args.scan} "
                          f"covered {scanned.report['input']['n_samples']}: repair the same data.")

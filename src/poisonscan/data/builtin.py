@@ -154,7 +154,8 @@ def is_image_folder(spec: str | os.PathLike[str]) -> bool:
 
 
 def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
-                 *, image_size: tuple[int, int] | None = None) -> Dataset:
+                 *, image_size: tuple[int, int] | None = None,
+                 progress: bool = False) -> Dataset:
     """Load a builtin dataset by name, or a dataset file or folder by path.
 
     Parameters
@@ -168,6 +169,8 @@ def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
         Folder holding the builtin datasets (default ``$POISONSCAN_DATA``).
     image_size
         ``(height, width)`` to resize the images of an image folder to; other inputs refuse it.
+    progress
+        Show a progress bar while the images of an image folder are decoded.
     """
     spec_str, path = str(spec), Path(spec)
     if image_size is not None and not is_image_folder(spec):
@@ -176,7 +179,7 @@ def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     if spec_str in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[spec_str](data_dir)
     if is_image_folder(spec):
-        return load_image_folder(path, image_size=image_size)
+        return load_image_folder(path, image_size=image_size, progress=progress)
     if path.suffix.lower() in (".csv", ".tsv"):
         return load_text_csv(path)
     if path.suffix.lower() == ".npz" or path.exists():

@@ -21,6 +21,10 @@ key                   shape           meaning
 ``files``             (N,) str        file each training sample was read from (image folders, GTSRB)
 ``class_names``       (K,) str        name of each class label 0..K-1
 ====================  ==============  ==================================================
+
+An ``.npz`` file may also hold its labels as class names (unicode strings, e.g. ``"cat"``) in
+every label array: :func:`load_npz` numbers them in the order of ``class_names`` when the file
+has it, else alphabetically, and sets ``class_names``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ __all__ = ["MAX_CLASSES", "Dataset", "load_npz", "save_dataset", "check_labels",
 #: Class ids must be below this: models get one output per id from 0 to the largest.
 MAX_CLASSES = 1_000_000
 
+_LABEL_KEYS = ("y", "source", "y_test", "y_test_poison", "source_test_poison")
 _OPTIONAL = ("is_poison", "source", "x_test", "y_test", "x_test_poison", "y_test_poison",
              "source_test_poison", "vocab", "raw_text", "files", "class_names")
 _SPECIAL_TOKENS = ("<pad>", "<unk>")
@@ -154,7 +159,9 @@ def check_labels(name: str, y: object, *, n: int, n_name: str = "x") -> np.ndarr
             raise InputError(f"{name} must hold integer class labels; got non-integer values "
                              f"of dtype {y.dtype}.")
     elif y.dtype.kind not in "iu":
-        raise InputError(f"{name} must hold integer class labels; got dtype {y.dtype}.")
+        hint = (" (class names: number them 0..K-1 and give the names as class_names)"
+                if y.dtype.kind in "US" else "")
+        raise InputError(f"{name} must hold integer class labels; got dtype {y.dtype}{hint}.")
     y = y.astype(np.int64)
     if len(y) and y.min() < 0:
         raise InputError(f"{name} labels must be >= 0; got {int(y.min())}.")
@@ -244,7 +251,36 @@ def load_npz(path: str | os.PathLike[str]) -> Dataset:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise InputError(f"{path} is not a readable .npz file ({exc}).") from None
-    return Dataset(**arrays, name=path.stem)
+    return Dataset(**_number_named_labels(arrays, path), name=path.stem)
+
+
+def _number_named_labels(arrays: dict[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    """Class-name labels (unicode strings) to ids 0..K-1 in the order of ``class_names`` (if
+    given; else alphabetical), which is set. Integer labels are returned unchanged."""
+    keys = [k for k in _LABEL_KEYS if k in arrays]
+    named = [k for k in keys if arrays[k].dtype.kind == "U"]
+    if not named:
+        return arrays
+    if len(named) < len(keys):
+        ids = next(k for k in keys if k not in named)
+        raise InputError(f"{path}: {named[0]} holds class names but {ids} holds "
+                         f"{arrays[ids].dtype}; give every label array as names or as ids.")
+    names = arrays.get("class_names")
+    if names is None:
+        names = np.unique(np.concatenate([arrays[k].ravel() for k in named]))
+    elif names.dtype.kind != "U" or names.ndim != 1 or len(np.unique(names)) != len(names):
+        raise InputError(f"{path}: class_names must be distinct strings, one per class; got "
+                         f"{names.dtype} {names.shape}.")
+    order = np.argsort(names)
+    out = dict(arrays, class_names=names)
+    for key in named:
+        pos = np.searchsorted(names[order], arrays[key]).clip(max=len(names) - 1)
+        unknown = names[order][pos] != arrays[key]
+        if unknown.any():
+            raise InputError(f"{path}: {key} has the label {str(arrays[key][unknown][0])!r}, "
+                             f"which class_names does not list ({len(names)} names).")
+        out[key] = order[pos].astype(np.int64)
+    return out
 
 
 def save_dataset(path: str | os.PathLike[str], data: Dataset) -> None:
