@@ -104,7 +104,7 @@ def _images(n: int = 40, classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
     ("nan", "NaN or inf"),
     ("negative", ">= 0"),
     ("fractional", "integer class labels"),
-    ("tiny_class", "class 1 has 3 samples"),
+    ("tiny_classes", "no class has the 11 samples needed to judge it (n_components=10"),
     ("single_class", "at least 2 classes"),
     ("unknown_layer", "unknown layer 'nope'; valid names"),
     ("unknown_option", "unrecognized arguments: --epoch 2. Did you mean '--epochs'?"),
@@ -130,8 +130,9 @@ def test_bad_input_one_line_exit_2(case: str, match: str, tmp_path: Path,
         data = _bad(tmp_path, x=x, y=y - 1)
     elif case == "fractional":
         data = _bad(tmp_path, x=x, y=y + 0.5)
-    elif case == "tiny_class":
-        data = _bad(tmp_path, x=x[:23], y=y[:23])
+    elif case == "tiny_classes":
+        few = np.concatenate([np.flatnonzero(y == 0)[:6], np.flatnonzero(y == 1)[:4]])
+        data = _bad(tmp_path, x=x[few], y=y[few])
     elif case == "single_class":
         data = _bad(tmp_path, x=x, y=np.zeros_like(y))
     elif case == "unknown_layer":
@@ -262,3 +263,30 @@ def test_scan_caches_activations_in_out_and_reuses_them(poisoned_file: Path, tmp
     assert run(["scan", poisoned_file, "--out", tmp_path / "off", "--cache", "off", *FAST],
                capsys)[0] == 0
     assert not (tmp_path / "off" / "activations.npy").exists()
+
+
+def test_scan_reports_a_class_too_small_to_judge(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A rare class (3 samples, one of them poison; 5 are needed with --n-components 4) does
+    not stop the scan: it is trained on, reported "too-small" in every output, and the
+    ground-truth evaluation still covers it."""
+    data = poison_dataset(make_blob_images(n_per_class=80), pattern, [(0, 1), (1, 2)], rate=0.2)
+    rare = np.concatenate([np.flatnonzero(data.y == 2)[:2], np.flatnonzero(data.is_poison
+                                                                          & (data.y == 2))[:1]])
+    keep = np.concatenate([np.flatnonzero(data.y != 2), rare])
+    path = tmp_path / "rare.npz"
+    save_dataset(path, type(data)(x=data.x[keep], y=data.y[keep], is_poison=data.is_poison[keep]))
+    code, out, err = run(["scan", path, "--out", tmp_path / "r",
+                          *[a for a in FAST if a != "-q"]], capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["summary"]["too_small_classes"] == [2]
+    assert report["summary"]["min_class_size"] == 5
+    assert report["classes"][2] == {"label": 2, "n_samples": 3, "verdict": "too-small",
+                                    "clusters": [], "poison_clusters": []}
+    assert "2" in report["evaluation"]["per_class"]
+    assert "2" not in report["evaluation"]["poison_per_cluster"]
+    assert "not judged: fewer than 5 samples" in out
+    assert "not judged (fewer than 5 samples each): classes [2]" in out
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert 'class="badge too-small">not judged<' in html

@@ -146,14 +146,41 @@ def test_bad_activations() -> None:
         det.fit_detect(bad, y)
     with pytest.raises(InputError, match="at least 2 classes"):
         det.fit_detect(acts, np.zeros(len(y), int))
-    y_small = y.copy()
-    y_small[:5] = 9
-    with pytest.raises(InputError, match="class 9 has 5 samples"):
-        det.fit_detect(acts, y_small)
+    with pytest.raises(InputError, match="no class has the 11 samples needed .* largest has 5"):
+        det.fit_detect(acts[:10], np.repeat([0, 1], 5))
     with pytest.raises(InputError, match="same length"):
         det.fit_detect(acts, y[:-1])
     with pytest.raises(InputError, match="reclassifier"):
         ActivationClustering().fit_detect(acts, y)
+
+
+@pytest.mark.parametrize("reduce, n_small", [("ica", 10), ("none", 2)])
+def test_class_too_small_to_judge_is_reported_not_judged(reduce: str, n_small: int) -> None:
+    """A class with fewer samples than min_class_size() (11 with ICA to 10 dimensions, 3 for
+    2-means on the raw features) is reported "too-small": not clustered, not flagged, and kept
+    in the retraining; the other classes are judged as usual."""
+    acts, y, is_poison, _ = planted_activations()
+    acts = np.concatenate([acts, acts[:n_small] + 50.0])
+    y = np.concatenate([y, np.full(n_small, 7)])
+    kept: list[np.ndarray] = []
+    inner = nearest_mean_reclassifier(acts, y)
+
+    def reclassify(keep: np.ndarray, query: np.ndarray) -> np.ndarray:
+        kept.append(keep)
+        return inner(keep, query)
+
+    det = ActivationClustering(reduce=reduce)
+    assert det.min_class_size() == n_small + 1
+    result = det.fit_detect(acts, y, reclassifier=reclassify)
+    small = result.classes[-1]
+    assert (small.label, small.n_samples, small.verdict, small.clusters) == \
+        (7, n_small, "too-small", ())
+    assert [c.label for c in result.classes] == [0, 1, 2, 3, 7]
+    assert [c.label for c in det.classes_] == [0, 1, 2, 3]
+    assert not result.is_poison[-n_small:].any() and (result.cluster[-n_small:] == -1).all()
+    assert kept and all(k[-n_small:].all() for k in kept)
+    np.testing.assert_array_equal(result.is_poison[:-n_small], is_poison)
+    assert result.to_dict()["classes"][-1]["verdict"] == "too-small"
 
 
 def _modes(parts: list[tuple[int, int, int]], seed: int):

@@ -96,7 +96,8 @@ def evaluate_detection(truth: np.ndarray, flagged: np.ndarray, labels: np.ndarra
         (N,) int training labels: the classes the metrics are split by.
     clusters
         (N,) int cluster id of each sample within its class (``DetectionResult.cluster``);
-        when given, :attr:`Evaluation.poison_per_cluster` counts the poison in each cluster.
+        when given, :attr:`Evaluation.poison_per_cluster` counts the poison in each cluster
+        (classes whose ids are -1, too small to cluster, are left out).
     segments
         (N,) int: the classes the detector clustered, when not ``labels`` (the predictions,
         for ``segment_by="prediction"``); only used with ``clusters``.
@@ -117,6 +118,8 @@ def evaluate_detection(truth: np.ndarray, flagged: np.ndarray, labels: np.ndarra
         for c in np.unique(segments):
             member = segments == c
             ids = clusters[member]
+            if ids.min() < 0:  # a class too small to cluster: no cluster ids
+                continue
             counts = np.bincount(ids[truth[member]], minlength=int(ids.max()) + 1)
             per_cluster[int(c)] = tuple(int(n) for n in counts)
     return Evaluation(detection_metrics(truth, flagged), per_class, per_cluster)

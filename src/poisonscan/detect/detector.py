@@ -33,7 +33,9 @@ class ActivationClustering:
     The activations are split by class (training label, or predicted label as in the paper's
     Algorithm 1); each class is reduced (``ica`` to 10 dimensions by default) and clustered with
     k-means; an analysis then judges every cluster but the largest. A class none of whose clusters
-    is judged poison is reported ``"clean"``.
+    is judged poison is reported ``"clean"``. A class with too few samples to reduce and cluster
+    (fewer than ``n_components + 1``, or ``n_clusters + 1``; see :meth:`min_class_size`) is
+    reported ``"too-small"``: it is not judged, and its samples stay in every retraining.
 
     ``ica`` and ``pca`` are computed by streaming the activations (:mod:`poisonscan.detect.stream`):
     per-class covariances accumulated in float64 over row chunks (by float32 matmuls for float32
@@ -175,24 +177,35 @@ class ActivationClustering:
             segments = check_labels("predictions", predictions, n=len(acts), n_name="activations")
         present = self.check_segments(segments)
         chunk = chunk_rows_for(acts.shape[1], chunk_rows)
+        sizes = np.bincount(class_positions(segments, present), minlength=len(present))
+        judged = sizes >= self.min_class_size()  # the others are reduced (cheaply), no more
         centres: dict[int, np.ndarray] = {}  # k-means restarts run beside the second pass
         if self.reduce == "none":  # the raw features: one class copied at a time
             check_finite(acts, chunk)
             groups = split_by_class(class_positions(segments, present), len(present))
-            reduced = (reduce(take_rows(acts, idx), "none") for idx in groups)
+            reduced = (reduce(take_rows(acts, idx), "none") if ok else None
+                       for idx, ok in zip(groups, judged))
         else:
             groups, reduced = reduce_classes(acts, segments, present, method=self.reduce,
                                              n_components=self.n_components, chunk_rows=chunk,
                                              n_jobs=n_jobs,
                                              screen=functools.partial(self._screen, centres))
-        self.classes_ = self._cluster_all(present, groups, reduced, n_jobs, progress, centres)
+        self.classes_ = self._cluster_all(present, judged, groups, reduced, n_jobs, progress,
+                                          centres)
         analysis = ANALYSES[self.analysis](self._threshold(), self.size_threshold)
         findings = analysis.analyze(AnalysisInput(self.classes_, acts, labels, reclassifier))
-        self.result_ = self._assemble(len(acts), findings)
+        too_small = {int(c): int(n) for c, n, ok in zip(present, sizes, judged) if not ok}
+        self.result_ = self._assemble(len(acts), findings, too_small)
         return self.result_
 
+    def min_class_size(self) -> int:
+        """Fewest samples a class needs to be judged: one more than its reduced dimension and
+        than ``n_clusters``. Smaller classes are reported ``"too-small"``."""
+        return max(self.n_components if self.reduce != "none" else 0, self.n_clusters) + 1
+
     def check_segments(self, segments: np.ndarray) -> np.ndarray:
-        """Check that there are >= 2 classes, each large enough to reduce and cluster.
+        """Check that there are >= 2 classes and that at least one can be judged (has
+        :meth:`min_class_size` samples).
 
         Returns the sorted class labels. Called by :func:`poisonscan.scan` before training, so
         bad data fails fast.
@@ -201,12 +214,11 @@ class ActivationClustering:
         if len(present) < 2:
             raise InputError(f"activation clustering needs at least 2 classes; the data has only "
                              f"class {present.tolist()}.")
-        need = max(self.n_components if self.reduce != "none" else 0, self.n_clusters) + 1
-        small = [(int(c), int(n)) for c, n in zip(present, counts) if n < need]
-        if small:
-            raise InputError(f"class {small[0][0]} has {small[0][1]} samples; each class needs at "
-                             f"least {need} (n_components={self.n_components}, n_clusters="
-                             f"{self.n_clusters}). Lower --n-components or drop the class.")
+        need = self.min_class_size()
+        if counts.max() < need:
+            raise InputError(f"no class has the {need} samples needed to judge it (n_components="
+                             f"{self.n_components}, n_clusters={self.n_clusters}); the largest "
+                             f"has {int(counts.max())}. Lower --n-components or add data.")
         return present
 
     def _check_activations(self, activations: np.ndarray) -> np.ndarray:
@@ -236,37 +248,41 @@ class ActivationClustering:
                 centres[c] = screen_restarts(rows_of(pick), self.n_clusters, self.n_init,
                                              self.random_state)
 
-    def _cluster_all(self, present: np.ndarray, groups, reduced, n_jobs: int,
-                     progress: bool, centres: dict[int, np.ndarray]) -> list[ClassClusters]:
-        """k-means of every class, each single-threaded inside (on (n, 10) data extra BLAS or
-        OpenMP threads only add overhead: 2.7x slower for 1,200-sample classes here).
+    def _cluster_all(self, present: np.ndarray, judged: np.ndarray, groups, reduced,
+                     n_jobs: int, progress: bool,
+                     centres: dict[int, np.ndarray]) -> list[ClassClusters]:
+        """k-means of every ``judged`` class, each single-threaded inside (on (n, 10) data extra
+        BLAS or OpenMP threads only add overhead: 2.7x slower for 1,200-sample classes here).
 
         Up to ``PROCESS_CLASSES`` classes run in threads. More classes run in worker processes:
         scikit-learn's k-means releases the GIL for many short steps, and threads then wait on
         each other (200 classes of 1,200 samples: 22.8 s in 2 threads, 9.3 s in one, 5.0 s in
         2 processes).
         """
-        workers = min(effective_n_jobs(n_jobs), len(present))
+        n_judged = int(judged.sum())
+        workers = min(effective_n_jobs(n_jobs), n_judged)
         params = {"n_clusters": self.n_clusters, "n_init": self.n_init,
                   "random_state": self.random_state,
                   "silhouette_sample_size": self.silhouette_sample_size,
                   "restart_sample_size": self.restart_sample_size}
         jobs = (delayed(_cluster_one)(int(c), idx, red, {**params, "centres": centres.get(i)})
-                for i, (c, idx, red) in enumerate(zip(present, groups, reduced)))
+                for i, (c, idx, red, ok) in enumerate(zip(present, groups, reduced, judged))
+                if ok)
         with thread_limits().limit(limits=1):
             if workers == 1:
                 done = (func(*args, **kwargs) for func, args, kwargs in jobs)
             else:  # loky workers are limited to cores // workers = 1 thread each
-                backend = "threads" if len(present) <= PROCESS_CLASSES else "processes"
+                backend = "threads" if n_judged <= PROCESS_CLASSES else "processes"
                 done = Parallel(n_jobs=workers, prefer=backend, return_as="generator")(jobs)
-            return list(tqdm(done, total=len(present), desc="cluster", unit="class",
+            return list(tqdm(done, total=n_judged, desc="cluster", unit="class",
                              disable=not progress, leave=False))
 
-    def _assemble(self, n: int, findings: list[Finding]) -> DetectionResult:
+    def _assemble(self, n: int, findings: list[Finding],
+                  too_small: dict[int, int]) -> DetectionResult:
         by_cluster = {(f.label, f.cluster): f for f in findings}
         is_poison = np.zeros(n, dtype=bool)
         score = np.zeros(n)
-        cluster = np.zeros(n, dtype=np.int64)
+        cluster = np.full(n, -1, dtype=np.int64)
         source = np.full(n, -1, dtype=np.int64)
         reports = []
         for cc in self.classes_:
@@ -291,9 +307,11 @@ class ActivationClustering:
                     votes=None if f is None else f.votes))
             verdict = "poisoned" if any(c.is_poison for c in clusters) else "clean"
             reports.append(ClassReport(cc.label, int(sizes.sum()), verdict, tuple(clusters)))
+        reports += [ClassReport(label, size, "too-small", ()) for label, size in too_small.items()]
+        reports.sort(key=lambda r: r.label)
         return DetectionResult(is_poison=is_poison, score=score, cluster=cluster,
                                suspected_source=source, classes=tuple(reports),
-                               params=self.get_params())
+                               params=self.get_params(), min_class_size=self.min_class_size())
 
 
 def _cluster_one(label: int, indices: np.ndarray, reduced: np.ndarray,

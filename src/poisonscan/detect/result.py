@@ -48,7 +48,8 @@ class ClusterReport:
 
 @dataclass(frozen=True)
 class ClassReport:
-    """The verdict on one class: ``"poisoned"`` if any cluster is poison, else ``"clean"``."""
+    """The verdict on one class: ``"poisoned"`` if any cluster is poison, else ``"clean"``;
+    ``"too-small"`` (and no clusters) if it had too few samples to be clustered and judged."""
 
     label: int
     n_samples: int
@@ -79,13 +80,15 @@ class DetectionResult:
         (N,) float in (-1, 1): how far the sample sits towards a minority cluster of its class
         (> 0 inside one); rank flagged samples by it.
     cluster
-        (N,) int: the sample's cluster id within its class.
+        (N,) int: the sample's cluster id within its class (-1 in a class too small to judge).
     suspected_source
         (N,) int: suspected true class of flagged samples, -1 elsewhere or when unknown.
     classes
         One :class:`ClassReport` per class, in label order.
     params
         The detector's hyperparameters.
+    min_class_size
+        Fewest samples a class needed to be judged; smaller ones have verdict ``"too-small"``.
     """
 
     is_poison: np.ndarray
@@ -94,6 +97,7 @@ class DetectionResult:
     suspected_source: np.ndarray
     classes: tuple[ClassReport, ...]
     params: dict[str, Any] = field(default_factory=dict)
+    min_class_size: int = 0
 
     @property
     def flagged_indices(self) -> np.ndarray:
@@ -154,6 +158,7 @@ class DetectionResult:
             "n_samples": int(len(self.is_poison)),
             "n_flagged": int(self.is_poison.sum()),
             "poisoned_classes": self.poisoned_classes,
+            "min_class_size": self.min_class_size,
             "flagged_indices": self.flagged_indices.tolist(),
             "classes": classes,
             "params": dict(self.params),

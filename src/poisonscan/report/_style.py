@@ -36,11 +36,13 @@ tr.flagged td { background: var(--bad-bg); }
         text-decoration: none; border: 1px solid var(--line); color: var(--ink); }
 .chip.poisoned { background: var(--bad-bg); border-color: #f3b7b0; color: var(--bad); }
 .chip.clean { background: var(--ok-bg); border-color: #b5dccf; color: var(--ok); }
+.chip.too-small { color: var(--muted); }
 .badge { display: inline-block; min-width: 74px; text-align: center; padding: 1px 8px;
          border-radius: 4px; font-size: 12px; font-weight: 700; text-transform: uppercase;
          letter-spacing: .04em; margin-right: 10px; }
 .badge.poisoned { background: var(--bad); color: #fff; }
 .badge.clean { background: var(--ok-bg); color: var(--ok); }
+.badge.too-small { background: var(--line); color: var(--muted); }
 details.cls { border: 1px solid var(--line); border-radius: 8px; margin: 0 0 10px; }
 details.cls.poisoned { border-color: #f3b7b0; }
 details.cls > summary { cursor: pointer; padding: 10px 14px; font-weight: 600; list-style: none; }

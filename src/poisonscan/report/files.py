@@ -54,7 +54,10 @@ def build_report(result: ScanResult, data: Dataset, *, source: str,
         "summary": {"n_flagged": det["n_flagged"],
                     "poisoned_classes": det["poisoned_classes"],
                     "clean_classes": [c["label"] for c in det["classes"]
-                                      if c["verdict"] == "clean"]},
+                                      if c["verdict"] == "clean"],
+                    "too_small_classes": [c["label"] for c in det["classes"]
+                                          if c["verdict"] == "too-small"],
+                    "min_class_size": det["min_class_size"]},
         "flagged_indices": det["flagged_indices"],
         "classes": det["classes"],
         "parameters": {"detector": det["params"], **parameters, "layer": result.layer},

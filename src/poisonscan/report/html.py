@@ -103,10 +103,17 @@ def _verdict(report: dict[str, Any]) -> str:
                  "thumbnails below, drop or relabel the flagged samples, and retrain.</p>")
     else:
         head = f"No class looks poisoned: 0 of {n:,} samples flagged."
-        body = "<p>Every class split into clusters that the analysis judged legitimate.</p>"
+        body = (f"<p>Every {'judged ' if s.get('too_small_classes') else ''}class split into "
+                "clusters that the analysis judged legitimate.</p>")
     clean = [c["label"] for c in classes if c["verdict"] == "clean"]
     if bad and clean:
         body += f"<p class=\"muted\">Clean classes: {escape(', '.join(map(str, clean)))}.</p>"
+    small = s.get("too_small_classes", [])
+    if small:
+        body += (f"<p class=\"muted\">Not judged, fewer than {s['min_class_size']} samples "
+                 f"each: class{'es' if len(small) > 1 else ''} "
+                 f"{escape(', '.join(map(str, small)))}. They were trained on, but too few to "
+                 "cluster.</p>")
     model = report.get("model", {})
     if "test_accuracy" in model:
         extra = (f"; attack success rate {_pct(model['attack_success_rate'])}"
@@ -203,15 +210,20 @@ def _class_section(cls: dict[str, Any], fig: ClassFigures | None, srcs: dict[int
     label, bad = cls["label"], cls["verdict"] == "poisoned"
     names = report["input"].get("class_names")
     sizes = "/".join(f"{cl['size']:,}" for cl in cls["clusters"])
+    badge = "not judged" if cls["verdict"] == "too-small" else cls["verdict"]
     if bad:
         src = ", ".join(class_label(k, names) for k in _sources(cls))
         note = (f"{_n_flagged(cls):,} of {cls['n_samples']:,} flagged"
                 + (f", suspected source class {src}" if src else ""))
+    elif cls["verdict"] == "too-small":
+        note = (f"{cls['n_samples']:,} samples, fewer than the "
+                f"{report['summary']['min_class_size']} needed to cluster and judge")
     else:
         note = f"{cls['n_samples']:,} samples, clusters {sizes}"
     truth = report.get("evaluation", {}).get("poison_per_cluster", {}).get(str(label))
-    parts = [_cluster_table(cls, report["parameters"]["detector"]["analysis"], truth, names),
-             _truth_line(report, label)]
+    parts = ([_cluster_table(cls, report["parameters"]["detector"]["analysis"], truth, names),
+              _truth_line(report, label)] if cls["clusters"]
+             else [f'<p class="note">{escape(note)}.</p>'])
     if fig is not None:
         alt = f"class {label}: reduced activations projected to 2-D"
         parts.insert(0, img_tag(srcs.get(None, ""), alt, "scatter")
@@ -219,9 +231,10 @@ def _class_section(cls: dict[str, Any], fig: ClassFigures | None, srcs: dict[int
                      "the direction from the largest cluster's centre to the next one's; up, "
                      f"the main remaining direction ({fig.n_plotted:,} of "
                      f"{cls['n_samples']:,} samples drawn).</p>")
-    parts.append(samples_block(cls, fig, data, result, texts, srcs))
+    if cls["clusters"]:
+        parts.append(samples_block(cls, fig, data, result, texts, srcs))
     return (f'<details id="class-{label}" class="cls {cls["verdict"]}"{" open" if bad else ""}>'
-            f'<summary><span class="badge {cls["verdict"]}">{cls["verdict"]}</span>'
+            f'<summary><span class="badge {cls["verdict"]}">{badge}</span>'
             f'Class {escape(class_label(label, names))} '
             f'<span class="summary-note">\u2014 {escape(note)}</span></summary>'
             f'<div class="cls-body">{"".join(parts)}</div></details>')

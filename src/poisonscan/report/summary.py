@@ -24,7 +24,8 @@ def format_summary(report: dict[str, Any], *, max_rows: int = 50) -> str:
     """One line per class (sizes, analysis statistic, verdict), then totals and timings.
 
     With more than ``max_rows`` classes, only the poisoned ones get a line, and one more line
-    counts the clean classes left out (``report.json`` and ``report.html`` list them all).
+    counts the clean (and too small) classes left out (``report.json`` and ``report.html`` list
+    them all). Classes too small to judge are named on a line of their own.
     """
     det = report["parameters"]["detector"]
     names = report["input"].get("class_names")  # image folders, text files, GTSRB
@@ -45,12 +46,14 @@ def format_summary(report: dict[str, Any], *, max_rows: int = 50) -> str:
              f"{'statistic':>10}  verdict"]
     classes = report["classes"]
     if len(classes) > max_rows:
-        classes = [c for c in classes if c["verdict"] != "clean"]
+        classes = [c for c in classes if c["verdict"] == "poisoned"]
     for c in classes:
         sizes = "/".join(str(cl["size"]) for cl in c["clusters"])
         stats = [cl for cl in c["clusters"] if cl["rule"] is not None]
         stat = ", ".join(_fmt(cl["statistic"]) for cl in stats) or "-"
         verdict = c["verdict"]
+        if verdict == "too-small":
+            verdict = f"not judged: fewer than {report['summary']['min_class_size']} samples"
         sources = [cl["suspected_source"] for cl in c["clusters"]
                    if cl["is_poison"] and cl["suspected_source"] is not None]
         if sources:
@@ -59,11 +62,18 @@ def format_summary(report: dict[str, Any], *, max_rows: int = 50) -> str:
                      f"{stat:>10}  {verdict}")
     left_out = len(report["classes"]) - len(classes)
     if left_out:
-        lines.append(f"{'':>5}  ({left_out:,} clean class{'es' if left_out > 1 else ''} not "
-                     "listed; report.html and report.json have every class)")
+        small = len(report["summary"].get("too_small_classes", []))
+        clean = left_out - small
+        kinds = f"{clean:,} clean class{'es' if clean != 1 else ''}" + (
+            f" and {small:,} too small to judge" if small else "")
+        lines.append(f"{'':>5}  ({kinds} not listed; report.html and report.json have every "
+                     "class)")
     s = report["summary"]
     lines.append(f"flagged {s['n_flagged']} of {report['input']['n_samples']} samples; "
                  f"poisoned classes: {s['poisoned_classes'] or 'none'}")
+    if s.get("too_small_classes"):
+        lines.append(f"not judged (fewer than {s['min_class_size']} samples each): classes "
+                     f"{s['too_small_classes']}")
     model = report["model"]
     if "test_accuracy" in model:
         extra = (f", attack success {model['attack_success_rate']:.2%}"
