@@ -314,6 +314,7 @@ def test_real_rt_polarity_slice() -> None:
     assert full.x.shape == (9596, 47) and full.x_test.shape == (1066, 47)
     assert np.bincount(full.y).tolist() == [4798, 4798]
     assert full.vocab[:2].tolist() == ["<pad>", "<unk>"]
+    assert full.class_names.tolist() == ["negative", "positive"]
     assert any("é" in s for s in full.raw_text[:2000])  # Windows-1252 decoded, not mojibake
     keep = np.concatenate([np.flatnonzero(full.y == c)[:400] for c in (0, 1)])
     test = np.concatenate([np.flatnonzero(full.y_test == c)[:100] for c in (0, 1)])

@@ -333,7 +333,8 @@ def load_rt_polarity(data_dir: str | os.PathLike[str] | None = None, *,
     -------
     Dataset
         Default split: ``x`` (9596, L) int32, ``y`` (9596,), ``x_test`` (1066, L), ``y_test``,
-        ``vocab`` (about 17,800 tokens), ``raw_text`` (9596,).
+        ``vocab`` (about 17,800 tokens), ``raw_text`` (9596,), ``class_names``
+        (``negative``, ``positive``).
     """
     from .builtin import resolve_data_dir  # noqa: PLC0415  (builtin imports this module)
 
@@ -346,4 +347,5 @@ def load_rt_polarity(data_dir: str | os.PathLike[str] | None = None, *,
     sentences = {label: _read_rt_file(p) for label, p in files.items()}
     texts = sentences[0] + sentences[1]
     y = np.repeat([0, 1], [len(sentences[0]), len(sentences[1])])
-    return text_dataset(texts, y, test_fraction=test_fraction, seed=seed, name="rt-polarity")
+    return text_dataset(texts, y, test_fraction=test_fraction, seed=seed,
+                        class_names=np.array(["negative", "positive"]), name="rt-polarity")
