@@ -290,3 +290,17 @@ def test_scan_reports_a_class_too_small_to_judge(tmp_path: Path,
     assert "not judged (fewer than 5 samples each): classes [2]" in out
     html = (tmp_path / "r" / "report.html").read_text()
     assert 'class="badge too-small">not judged<' in html
+
+
+def test_fail_on_poison_exits_3_after_writing_the_report(poisoned_file: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "r", "--fail-on-poison",
+                        *FAST], capsys)
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["summary"]["poisoned_classes"] == [0, 1, 2]  # 20% of each class is poison
+    assert code == 3 and err == ""
+    code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "r2", *FAST], capsys)
+    assert code == 0, err  # the same verdicts without the flag
+    assert json.loads((tmp_path / "r2" / "report.json").read_text())["summary"] == \
+        report["summary"]

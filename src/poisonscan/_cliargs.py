@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                         " (default %(default)s)")
     s.add_argument("--seed", type=int, default=0,
                    help="seed of training, ICA and k-means (default %(default)s)")
+    s.add_argument("--fail-on-poison", action="store_true",
+                   help="exit with status 3 when a class is called poisoned (a gate for CI "
+                        "pipelines); the outputs are written as usual")
     _add_common(s)
 
     r = _command(sub, "repair", "relabel or remove the flagged samples and repair the model",

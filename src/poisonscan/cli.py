@@ -1,6 +1,7 @@
 """The ``poisonscan`` command: a thin layer over the library.
 
-Exit codes: 0 success, 2 bad input (one-line message, no traceback), 1 internal error.
+Exit codes: 0 success, 2 bad input (one-line message, no traceback), 1 internal error, 3 poison
+found by ``scan --fail-on-poison``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .train import TrainConfig
 
 __all__ = ["main", "build_parser"]
 
+EXIT_POISON = 3  # scan --fail-on-poison found a poisoned class
 DEMO_EPOCHS = 10  # the 4,000-image sample needs more passes than full MNIST's 60,000
 
 
@@ -96,7 +98,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(format_summary(report))
         print(f"report: {Path(args.out) / 'report.html'} (data: report.json, flagged.csv)")
-    return 0
+    return EXIT_POISON if args.fail_on_poison and report["summary"]["poisoned_classes"] else 0
 
 
 def _cmd_repair(args: argparse.Namespace) -> int:
