@@ -304,3 +304,29 @@ def test_fail_on_poison_exits_3_after_writing_the_report(poisoned_file: Path, tm
     assert code == 0, err  # the same verdicts without the flag
     assert json.loads((tmp_path / "r2" / "report.json").read_text())["summary"] == \
         report["summary"]
+
+
+def test_interrupted_scan_keeps_the_trained_model(poisoned_file: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C after training (here: during detection) leaves the trained model in --out, and
+    the message says how to go on from it; going on gives the same verdicts."""
+    out = tmp_path / "r"
+    code, _, err = run(["scan", poisoned_file, "--out", out, *FAST], capsys)
+    assert code == 0, err
+    expected = json.loads((out / "report.json").read_text())["flagged_indices"]
+
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr("poisonscan.pipeline.ActivationClustering.fit_detect", interrupt)
+        code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "i", *FAST], capsys)
+    saved = tmp_path / "i" / "model.safetensors"
+    assert code == 130
+    assert err.strip() == (f"poisonscan: interrupted; the trained model is saved: add --model "
+                           f"{saved} to go on without training again")
+    code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "i", "--model", saved, *FAST],
+                       capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "i" / "report.json").read_text())["flagged_indices"] == expected

@@ -14,6 +14,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
+from torch import nn
+
 from ._cliargs import build_parser
 from ._cliutil import load_config, out_folder, remove_empty, subparser, unknown_options
 from ._io import write_json
@@ -24,7 +26,7 @@ from .detect import ActivationClustering
 from .errors import InputError
 from .experiments import run_experiment
 from .models import load_model
-from .models.io import save_model
+from .models.io import ModelSpec, save_model
 from .pipeline import scan
 from .repair import repair
 from .report import format_repair, format_summary, write_scan
@@ -88,8 +90,13 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                         progress=not args.quiet)
     load_s = time.perf_counter() - start
     cache = {} if args.cache == "off" else {"cache_dir": args.out, "cache_dtype": args.cache}
+
+    def keep(trained: nn.Module, trained_spec: ModelSpec) -> None:  # a Ctrl-C loses less
+        save_model(Path(args.out) / "model.safetensors", trained, trained_spec)
+        args.saved_model = Path(args.out) / "model.safetensors"
+
     result = scan(data, detector=detector, train_config=config, arch=args.arch, model=model,
-                  spec=spec, layer=args.layer, progress=not args.quiet, **cache)
+                  spec=spec, layer=args.layer, progress=not args.quiet, on_trained=keep, **cache)
     result.timings = {"load": load_s, **result.timings}
     params = {"train": _train_params(config, result.spec.arch, args.model),
               "config_file": args.config, "image_size": args.image_size}
@@ -223,7 +230,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"poisonscan {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("poisonscan: interrupted", file=sys.stderr)
+        saved = getattr(args, "saved_model", None)
+        print("poisonscan: interrupted" + (
+            f"; the trained model is saved: add --model {saved} to go on without training "
+            "again" if saved else ""), file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001  (the exit code promise: 1 on internal errors)
         if args.debug:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,6 +97,7 @@ def scan(
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     cache_dtype: str = "float32",
+    on_trained: Callable[[nn.Module, ModelSpec], None] | None = None,
 ) -> ScanResult:
     """Train a model on ``data`` (unless ``model`` is given), extract activations, detect poison.
 
@@ -122,6 +124,10 @@ def scan(
         :func:`poisonscan.cache.cached_activations`. None (default): extract in memory.
     cache_dtype
         ``"float32"`` or ``"float16"``, the dtype of the cached activations.
+    on_trained
+        Called with the model and its spec as soon as it is trained (not when ``model`` is
+        given), before the activations are read: ``poisonscan scan`` saves it there, so that
+        an interrupted scan can go on from it (``--model``) instead of training again.
     """
     detector = detector if detector is not None else ActivationClustering()
     detector._validate_params()  # fail on bad options and data before any long work
@@ -146,6 +152,8 @@ def scan(
                             seed=train_config.seed, vocab_size=spec.vocab_size)
         used_layer = resolve_layer(model, layer)[0]
         train_model(model, data.x, data.y, train_config, progress=progress)
+        if on_trained is not None:
+            on_trained(model, spec)
     else:
         used_layer = resolve_layer(model, layer)[0]
     timings["train"] = time.perf_counter() - t0
