@@ -73,6 +73,8 @@ def test_report_sections_in_order(scanned: SimpleNamespace) -> None:
     n_flagged = scanned.report["summary"]["n_flagged"]
     assert f"{n_flagged:,} of {len(scanned.data.y):,} samples flagged" in scanned.html \
         or (n_flagged == 0 and "No class looks poisoned" in scanned.html)
+    # with a poisoned class, the verdict says what a flag means and how false alarms look
+    assert ("points to a false alarm" in scanned.html) == (n_flagged > 0)
     for c in scanned.report["classes"]:
         d = o.details[f"class-{c['label']}"]
         assert ("open" in d) == (c["verdict"] == "poisoned")

@@ -100,7 +100,13 @@ def _verdict(report: dict[str, Any]) -> str:
         body = _table(["class", "flagged", "of", "suspected source class"], rows)
         body += ("<p>Every flagged sample is listed in <a href=\"flagged.csv\">flagged.csv</a> "
                  "with its score (higher: deeper inside the suspicious cluster). Review the "
-                 "thumbnails below, drop or relabel the flagged samples, and retrain.</p>")
+                 "thumbnails below, drop or relabel the flagged samples, and retrain.</p>"
+                 "<p class=\"muted\">A flagged cluster is one that a model trained without it "
+                 "reads as another class. Poison does that, and so can a distinct clean group "
+                 "(one object photographed many times, unusual lighting). Poison usually shows "
+                 "many different objects sharing one added pattern; one object again and "
+                 "again, or a cluster holding about half its class, points to a false alarm "
+                 "(poisonscan's docs/verdicts.md).</p>")
     else:
         head = f"No class looks poisoned: 0 of {n:,} samples flagged."
         body = (f"<p>Every {'judged ' if s.get('too_small_classes') else ''}class split into "
