@@ -20,7 +20,7 @@ from conftest import make_blob_images
 import poisonscan as ps
 from poisonscan.attacks import pattern, poison_dataset
 from poisonscan.report import render_html, write_scan
-from poisonscan.report.html import compare_text, votes_text
+from poisonscan.report.tables import compare_text, votes_text
 from poisonscan.report.plots import build_figures
 
 

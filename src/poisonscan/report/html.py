@@ -15,7 +15,6 @@ in ``plots/``, and the page says which.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from html import escape
@@ -24,55 +23,20 @@ from typing import TYPE_CHECKING, Any
 
 from .._io import write_text
 from ..data.dataset import Dataset
-from ..detect.analyses import ANALYSES
 from ._style import CSS
 from .plots import ClassFigures, build_figures, save_figures
 from .samples import image_sources, img_tag, not_embedded_note, samples_block
 from .summary import class_label
+from .tables import cluster_table, pct, table
 from .text import texts_of
 
 if TYPE_CHECKING:
     from ..pipeline import ScanResult
 
-__all__ = ["ANALYSIS_NOTES", "MAX_EMBEDDED_MB", "add_repair_section", "compare_text",
-           "render_html", "votes_text", "write_html_report"]
+__all__ = ["MAX_EMBEDDED_MB", "add_repair_section", "render_html", "write_html_report"]
 
 #: Most megabytes of images (as base64) that report.html embeds; see the module docstring.
 MAX_EMBEDDED_MB = 20.0
-
-#: One sentence per analysis: what its statistic means and when a cluster counts as poison.
-ANALYSIS_NOTES = {
-    "exclusionary-reclassification":
-        "l/p: a model retrained without the cluster classifies its samples; l is how many it "
-        "still puts in this class, p how many go to the most common other class (the suspected "
-        "source). Poison when l/p \u2264 the threshold. Below it: how many samples the retrained "
-        "model put in each class (most common first).",
-    "relative-size": "The cluster's share of its class. Poison when at most the threshold.",
-    "silhouette": "Mean silhouette of the cluster (how well it separates from the rest). Poison "
-                  "when at least the threshold and the cluster is small enough.",
-    "distance": "d_own/d_other: distance of the cluster's centre to its own class's main "
-                "cluster over that to the nearest other class's. Poison when at least the "
-                "threshold.",
-}
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
-
-
-def _num(x: float | None, digits: int = 3) -> str:
-    return "\u221e" if x is None else f"{x:.{digits}g}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]],
-           row_classes: Sequence[str] | None = None) -> str:
-    """An HTML table; cells are HTML already (escape them before)."""
-    head = "".join(f"<th>{h}</th>" for h in header)
-    body = "".join(
-        f'<tr class="{row_classes[i] if row_classes else ""}">'
-        + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for i, row in enumerate(rows))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
 
 def _sources(cls: dict[str, Any]) -> list[int]:
     return [cl["suspected_source"] for cl in cls["clusters"]
@@ -90,14 +54,14 @@ def _verdict(report: dict[str, Any]) -> str:
     names = report["input"].get("class_names")
     state = "poisoned" if bad else "clean"
     if bad:
-        head = (f"{s['n_flagged']:,} of {n:,} samples flagged ({_pct(s['n_flagged'] / n)}); "
+        head = (f"{s['n_flagged']:,} of {n:,} samples flagged ({pct(s['n_flagged'] / n)}); "
                 f"{len(bad)} of {len(classes)} classes look poisoned.")
         rows = [[f'<a href="#class-{c["label"]}">'
                  f'class {escape(class_label(c["label"], names))}</a>',
                  f"{_n_flagged(c):,}", f"{c['n_samples']:,}",
                  escape(", ".join(class_label(k, names) for k in _sources(c))) or "unknown"]
                 for c in bad]
-        body = _table(["class", "flagged", "of", "suspected source class"], rows)
+        body = table(["class", "flagged", "of", "suspected source class"], rows)
         body += ("<p>Every flagged sample is listed in <a href=\"flagged.csv\">flagged.csv</a> "
                  "with its score (higher: deeper inside the suspicious cluster). Review the "
                  "thumbnails below, drop or relabel the flagged samples, and retrain.</p>"
@@ -122,82 +86,16 @@ def _verdict(report: dict[str, Any]) -> str:
                  "cluster.</p>")
     model = report.get("model", {})
     if "test_accuracy" in model:
-        extra = (f"; attack success rate {_pct(model['attack_success_rate'])}"
+        extra = (f"; attack success rate {pct(model['attack_success_rate'])}"
                  if "attack_success_rate" in model else "")
         body += (f"<p class=\"muted\">Scanned model ({escape(str(model.get('arch', '')))}): "
-                 f"clean test accuracy {_pct(model['test_accuracy'])}{extra}.</p>")
+                 f"clean test accuracy {pct(model['test_accuracy'])}{extra}.</p>")
     warn = {"poisoned": " \u26a0", "clean": ""}
     chips = "".join(f'<a class="chip {c["verdict"]}" href="#class-{c["label"]}">class '
                     f'{c["label"]}{warn.get(c["verdict"], "")}</a>' for c in classes)
     return (f'<section id="verdict" class="{state}"><h2>Verdict</h2>'
             f'<p class="headline">{escape(head)}</p>{body}'
             f'<div class="chips">{chips}</div></section>')
-
-
-_RULES = {"<=": "\u2264", ">=": "\u2265"}
-_NEGATED = {"<=": ">", ">=": "<"}
-
-
-def compare_text(name: str, statistic: float | None, rule: str, threshold: float,
-                 is_poison: bool) -> str:
-    """``"l/p = 0.0256 \u2264 1"``: a statistic against its threshold, as plain text.
-
-    ``statistic`` None stands for infinity. Digits are added until the two numbers differ, so
-    a statistic just past the threshold never reads as equal to it. A kept cluster whose
-    statistic passes the rule failed another condition (the size limit of ``silhouette``).
-    """
-    value = math.inf if statistic is None else statistic
-    passes = value <= threshold if rule == "<=" else value >= threshold
-    digits = 3
-    while (digits < 12 and value != threshold and math.isfinite(value)
-           and _num(value, digits) == _num(threshold, digits)):
-        digits += 1
-    symbol = (_RULES if passes else _NEGATED).get(rule, rule)
-    text = f"{name} = {_num(statistic, digits)} {symbol} {_num(threshold, digits)}"
-    return text + (", but the cluster is too large" if passes and not is_poison else "")
-
-
-def votes_text(votes: Sequence[dict[str, int]] | None,
-               names: Sequence[str] | None = None) -> str:
-    """``"read as 0: 2,938, 4: 1,280"``: what a retrained model called a cluster's samples
-    (``"read as 14 'stop': 248"`` with class names)."""
-    if not votes:
-        return ""
-    return "read as " + ", ".join(f"{class_label(v['label'], names)}: {v['count']:,}"
-                                  for v in votes)
-
-
-def _cluster_table(cls: dict[str, Any], analysis: str,
-                   truth: Sequence[int] | None = None,
-                   names: Sequence[str] | None = None) -> str:
-    """The clusters of one class with their figures; ``truth``: true poison in each cluster,
-    ``names``: class names."""
-    stat_name = getattr(ANALYSES.get(analysis), "statistic_name", "statistic")
-    rows, marks = [], []
-    for cl in cls["clusters"]:
-        if cl["rule"] is None:
-            test, verdict = "largest cluster, presumed legitimate", "kept"
-        else:
-            test = escape(compare_text(stat_name, cl["statistic"], cl["rule"], cl["threshold"],
-                                       cl["is_poison"]))
-            if votes := votes_text(cl.get("votes"), names):
-                test += f'<br><span class="note">{escape(votes)}</span>'
-            verdict = "flagged" if cl["is_poison"] else "kept"
-            if cl["is_poison"] and cl["suspected_source"] is not None:
-                verdict += f" (source {class_label(cl['suspected_source'], names)})"
-        sil = "\u2013" if cl["silhouette"] is None else f"{cl['silhouette']:.3f}"
-        rows.append([str(cl["cluster"]), f"{cl['size']:,}", _pct(cl["relative_size"]), sil,
-                     test, f"<b>{escape(verdict)}</b>" if cl["is_poison"] else escape(verdict)])
-        if truth is not None:
-            rows[-1].insert(2, f"{truth[cl['cluster']]:,}")
-        marks.append("flagged" if cl["is_poison"] else "")
-    header = ["cluster", "size", "relative size", "silhouette", "statistic vs threshold",
-              "verdict"]
-    if truth is not None:
-        header.insert(2, "poison (ground truth)")
-    table = _table(header, rows, marks)
-    note = ANALYSIS_NOTES.get(analysis, "")
-    return table + (f'<p class="note">{escape(analysis)}: {escape(note)}</p>' if note else "")
 
 
 def _truth_line(report: dict[str, Any], label: int) -> str:
@@ -227,7 +125,7 @@ def _class_section(cls: dict[str, Any], fig: ClassFigures | None, srcs: dict[int
     else:
         note = f"{cls['n_samples']:,} samples, clusters {sizes}"
     truth = report.get("evaluation", {}).get("poison_per_cluster", {}).get(str(label))
-    parts = ([_cluster_table(cls, report["parameters"]["detector"]["analysis"], truth, names),
+    parts = ([cluster_table(cls, report["parameters"]["detector"]["analysis"], truth, names),
               _truth_line(report, label)] if cls["clusters"]
              else [f'<p class="note">{escape(note)}.</p>'])
     if fig is not None:
@@ -261,13 +159,13 @@ def _evaluation(report: dict[str, Any]) -> str:
     return ('<section id="evaluation"><h2>Against ground truth</h2>'
             '<p class="muted">The data carries <code>is_poison</code>, so the flags can be '
             "scored. Recall: share of the poison that was flagged; FPR: share of the clean "
-            f"samples that was flagged.</p>{_table(header, rows)}</section>")
+            f"samples that was flagged.</p>{table(header, rows)}</section>")
 
 
 def _fmt_value(key: str, value: Any) -> str:
     if isinstance(value, float) and 0.0 <= value <= 1.0 and any(
             w in key for w in ("accuracy", "rate", "success")):
-        return _pct(value)
+        return pct(value)
     if isinstance(value, float):
         return f"{value:.4g}"
     return escape(str(value))
@@ -283,7 +181,7 @@ def _repair(report: dict[str, Any]) -> str:
         keys = list(dict.fromkeys([*before, *after]))
         rows = [[escape(k.replace("_", " ")), _fmt_value(k, before.get(k, "\u2013")),
                  _fmt_value(k, after.get(k, "\u2013"))] for k in keys]
-        body += _table(["", "before repair", "after repair"], rows)
+        body += table(["", "before repair", "after repair"], rows)
     rest = {k: v for k, v in rep.items() if k not in ("before", "after")}
     if rest:
         body += '<dl class="kv">' + "".join(
