@@ -48,6 +48,20 @@ def test_relabel_repair_uses_ground_truth_sources(scanned) -> None:
     assert "model" not in d and d["repair_vs_scratch_time"] > 0
 
 
+def test_relabel_without_any_suspected_source_says_to_remove(scanned) -> None:
+    """relative-size and silhouette name no source: relabelling would leave the model as it was,
+    so it is refused with a pointer to --mode remove."""
+    data, result = scanned
+    unknown = np.full(len(data.y), -1)
+    with pytest.raises(InputError, match="names none .* use --mode remove"):
+        repair(result.model, result.spec, data, data.is_poison, unknown, mode="relabel",
+               scratch_config=None, progress=False)
+    rep = repair(result.model, result.spec, data, data.is_poison, unknown, mode="remove",
+                 config=TrainConfig(epochs=1, batch_size=32), scratch_config=None,
+                 progress=False)
+    assert rep.n_removed == int(data.is_poison.sum())
+
+
 def test_remove_repair_and_model_untouched(scanned) -> None:
     data, result = scanned
     before = {k: v.clone() for k, v in result.model.state_dict().items()}

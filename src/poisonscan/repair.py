@@ -97,7 +97,9 @@ def repair(
     flagged
         (N,) bool, the detection.
     suspected_source
-        (N,) int suspected true class of each flagged sample, -1 when unknown.
+        (N,) int suspected true class of each flagged sample, -1 when unknown. ``relabel``
+        needs it for at least one flagged sample; the others are left out of the continued
+        training (they stay in what the model already learned: ``remove`` retrains without).
     mode
         ``"relabel"`` or ``"remove"``.
     config
@@ -119,6 +121,10 @@ def repair(
         raise InputError(f"the detection covers {len(flagged)} samples but the data has "
                          f"{len(data.y)}; repair needs the scan of this very dataset.")
     if mode == "relabel":
+        if flagged.any() and not (suspected_source[flagged] >= 0).any():
+            raise InputError("relabel needs the suspected source class of the flagged samples, "
+                             "and this scan names none (relative-size and silhouette do not); "
+                             "use --mode remove (mode='remove') to retrain without them.")
         y, keep = corrected_labels(data.y, flagged, suspected_source)
     else:
         y, keep = data.y, ~flagged
