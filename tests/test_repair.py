@@ -17,6 +17,7 @@ from poisonscan.data import load_dataset, save_dataset
 from poisonscan.detect import ActivationClustering
 from poisonscan.errors import InputError
 from poisonscan.repair import corrected_labels, repair
+from poisonscan.train import predict
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,11 @@ def test_relabel_repair_uses_ground_truth_sources(scanned) -> None:
     assert rep.after["attack_success_rate"] < rep.before["attack_success_rate"]
     assert rep.after["attack_success_rate"] < 0.2
     assert rep.after["test_accuracy"] > 0.9 and rep.scratch is not None and rep.scratch_s > 0
+    # the figure that needs no test set: how many flagged samples each model reads as source
+    x, src = data.x[data.is_poison], data.source[data.is_poison]
+    for m, figures in ((result.model, rep.before), (rep.model, rep.after)):
+        assert figures["flagged_as_source_rate"] == pytest.approx(np.mean(predict(m, x) == src))
+    assert rep.after["flagged_as_source_rate"] > 0.9
     d = rep.to_dict()
     assert "model" not in d and d["repair_vs_scratch_time"] > 0
 

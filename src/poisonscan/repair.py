@@ -23,7 +23,7 @@ from .data.dataset import Dataset
 from .errors import InputError
 from .models.io import ModelSpec
 from .models.nets import build_model
-from .train import TrainConfig, model_metrics, train_model
+from .train import TrainConfig, model_metrics, predict, train_model
 
 __all__ = ["DEFAULT_REPLAY", "RepairResult", "corrected_labels", "model_metrics", "repair"]
 
@@ -35,6 +35,9 @@ class RepairResult:
     ``before``/``after``/``scratch`` hold ``test_accuracy`` and ``attack_success_rate`` (where
     the data has those test sets) of the scanned model, the repaired model, and a model trained
     from scratch on the same corrected data; ``repair_s``/``scratch_s`` are wall seconds.
+    Where flagged samples have a suspected source, each also holds ``flagged_as_source_rate``:
+    the share of them that the model puts in that source class. It needs no test set, so it
+    is the one figure of the repair on a user's own data.
     """
 
     mode: str
@@ -128,7 +131,16 @@ def repair(
         y, keep = corrected_labels(data.y, flagged, suspected_source)
     else:
         y, keep = data.y, ~flagged
-    before = model_metrics(model, data)
+    known = np.flatnonzero(flagged & (suspected_source >= 0))
+
+    def metrics(m: nn.Module) -> dict[str, float]:
+        out = model_metrics(m, data)
+        if len(known):
+            read = predict(m, data.x[known])
+            out["flagged_as_source_rate"] = float(np.mean(read == suspected_source[known]))
+        return out
+
+    before = metrics(model)
 
     start = time.perf_counter()
     if mode == "relabel":
@@ -146,7 +158,7 @@ def repair(
                                vocab_size=spec.vocab_size)
         train_model(repaired, data.x[keep], y[keep], config, progress=progress, desc="repair")
     repair_s = time.perf_counter() - start
-    after = model_metrics(repaired, data)
+    after = metrics(repaired)
 
     scratch = scratch_s = None
     if scratch_config is not None:
@@ -156,7 +168,7 @@ def repair(
         train_model(fresh, data.x[keep], y[keep], scratch_config, progress=progress,
                     desc="scratch")
         scratch_s = time.perf_counter() - start
-        scratch = model_metrics(fresh, data)
+        scratch = metrics(fresh)
     return RepairResult(mode=mode, model=repaired, n_flagged=int(flagged.sum()),
                         n_relabelled=int((flagged & keep).sum()) if mode == "relabel" else 0,
                         n_removed=int((~keep).sum()), repair_s=repair_s, before=before,

@@ -95,12 +95,16 @@ def format_repair(summary: dict[str, Any]) -> str:
         rows.append(("retrained from scratch", summary["scratch"]))
     lines = [f"repair ({summary['mode']}): {summary['n_flagged']} flagged, "
              f"{summary['n_relabelled']} relabelled, {summary['n_removed']} removed",
-             f"{'model':<24} {'clean acc':>10} {'attack success':>15}"]
+             f"{'model':<24} {'clean acc':>10} {'attack success':>15} "
+             f"{'flagged read as source':>23}"]
+
+    def cell(value: float | None, width: int) -> str:
+        return f"{'-' if value is None else f'{value:.2%}':>{width}}"
+
     for name, m in rows:
-        acc = m.get("test_accuracy")
-        asr = m.get("attack_success_rate")
-        lines.append(f"{name:<24} {'-' if acc is None else f'{acc:.2%}':>10} "
-                     f"{'-' if asr is None else f'{asr:.2%}':>15}")
+        lines.append(f"{name:<24} {cell(m.get('test_accuracy'), 10)} "
+                     f"{cell(m.get('attack_success_rate'), 15)} "
+                     f"{cell(m.get('flagged_as_source_rate'), 23)}")
     line = f"time: repair {summary['repair_s']:.1f}s"
     if summary.get("scratch_s"):
         line += (f", retrain from scratch {summary['scratch_s']:.1f}s "
