@@ -110,4 +110,5 @@ def cluster_table(cls: dict[str, Any], analysis: str,
     if truth is not None:
         header.insert(2, "poison (ground truth)")
     note = ANALYSIS_NOTES.get(analysis, "")
-    return table(header, rows, marks) + (f'<p class="note">{escape(analysis)}: {escape(note)}</p>' if note else "")
+    return table(header, rows, marks) + (
+        f'<p class="note">{escape(analysis)}: {escape(note)}</p>' if note else "")
