@@ -84,6 +84,17 @@ def test_poison_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         assert abs(z["is_poison"][z["y"] == 2].mean() - 0.25) < 0.02
     code, _, err = run(["poison", "--data", src, "--out", src], capsys)
     assert code == 2 and "differ from the input" in err
+    # the data may come first, as for scan and repair; naming it twice, differently, fails
+    code, _, err = run(["poison", src, "--attack", "patch", "--patch-size", "2", "--rate", "0.25",
+                        "--mapping", "0,1:2", "--out", tmp_path / "q.npz", "-q"], capsys)
+    assert code == 0, err
+    with np.load(tmp_path / "p.npz") as a, np.load(tmp_path / "q.npz") as b:
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+    code, _, err = run(["poison", src, "--data", tmp_path / "p.npz", "--out", tmp_path / "r.npz"],
+                       capsys)
+    assert code == 2 and "name the data to poison once" in err
+    code, _, err = run(["poison", "--out", tmp_path / "r.npz"], capsys)
+    assert code == 2 and "poisonscan poison DATA --out FILE.npz." in err
 
 
 def _bad(tmp_path: Path, **arrays: np.ndarray) -> Path:

@@ -22,7 +22,7 @@ DATA_HELP = (f"a builtin dataset ({', '.join(BUILTIN_DATASETS)}), an .npz file, 
              "subfolder per class")
 
 _POISON_EXAMPLE = """example:
-  poisonscan poison --data mnist --data-dir ../shared/datasets --attack pattern \\
+  poisonscan poison mnist --data-dir ../shared/datasets --attack pattern \\
       --rate 0.10 --mapping all-to-next --seed 0 --out poisoned.npz"""
 _SCAN_EXAMPLE = """example:
   poisonscan scan poisoned.npz --out report/
@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(sub, "poison", "make a poisoned copy of a dataset (for evaluation)",
                  _POISON_EXAMPLE)
-    p.add_argument("--data", required=True, help=DATA_HELP)
+    p.add_argument("data", nargs="?", help=DATA_HELP)
+    p.add_argument("--data", dest="data_option", metavar="DATA",
+                   help="the same, as an option (as in earlier versions)")
     _add_image_size(p)
     p.add_argument("--attack", default="pattern", choices=list(TRIGGERS),
                    help="trigger added to the poisoned copies (default %(default)s)")

@@ -45,6 +45,11 @@ def _train_params(config: TrainConfig, arch: str, model: str | None) -> dict[str
 
 
 def _cmd_poison(args: argparse.Namespace) -> int:
+    given = [d for d in (args.data, args.data_option) if d is not None]  # DATA or --data DATA
+    if len(set(given)) != 1:
+        raise InputError("name the data to poison once: poisonscan poison DATA --out FILE.npz"
+                         + (f" (got {given[0]!r} and --data {given[1]!r})." if given else "."))
+    args.data = given[0]
     out = Path(args.out)
     if out.suffix.lower() != ".npz":
         raise InputError(f"--out must name an .npz file; got {args.out!r}.")
