@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from joblib import effective_n_jobs
 from tqdm.auto import tqdm
 
 from ..errors import InputError
@@ -230,8 +231,7 @@ def load_image_folder(folder: str | os.PathLike[str], *,
         x[i] = _pixels(files[i], root, grey, size)
 
     pixels = np.mean([w * h for _, (w, h) in headers]) if headers else 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = min(_MAX_THREADS, cores or 1) if pixels >= _THREAD_PIXELS else 1
+    threads = min(_MAX_THREADS, effective_n_jobs(-1)) if pixels >= _THREAD_PIXELS else 1
     _read_all(fill, len(files), root, threads=threads, progress=progress, desc="load")
     return Dataset(x=x, y=np.array(labels, dtype=np.int64), files=np.array(names),
                    class_names=np.array([c.name for c in classes]), name=root.name)

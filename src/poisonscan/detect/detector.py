@@ -175,9 +175,8 @@ class ActivationClustering:
             if predictions is None:
                 raise InputError("segment_by='prediction' needs the model's predictions.")
             segments = check_labels("predictions", predictions, n=len(acts), n_name="activations")
-        present = self.check_segments(segments)
+        present, sizes = self._counted_segments(segments)
         chunk = chunk_rows_for(acts.shape[1], chunk_rows)
-        sizes = np.bincount(class_positions(segments, present), minlength=len(present))
         judged = sizes >= self.min_class_size()  # the others are reduced (cheaply), no more
         centres: dict[int, np.ndarray] = {}  # k-means restarts run beside the second pass
         if self.reduce == "none":  # the raw features: one class copied at a time
@@ -210,6 +209,10 @@ class ActivationClustering:
         Returns the sorted class labels. Called by :func:`poisonscan.scan` before training, so
         bad data fails fast.
         """
+        return self._counted_segments(segments)[0]
+
+    def _counted_segments(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`check_segments`, returning the sorted labels and their sample counts."""
         present, counts = unique_counts(segments)
         if len(present) < 2:
             raise InputError(f"activation clustering needs at least 2 classes; the data has only "
@@ -219,7 +222,7 @@ class ActivationClustering:
             raise InputError(f"no class has the {need} samples needed to judge it (n_components="
                              f"{self.n_components}, n_clusters={self.n_clusters}); the largest "
                              f"has {int(counts.max())}. Lower --n-components or add data.")
-        return present
+        return present, counts
 
     def _check_activations(self, activations: np.ndarray) -> np.ndarray:
         acts = activations if isinstance(activations, np.ndarray) else np.asarray(activations)
