@@ -179,3 +179,12 @@ def test_train_device_is_validated_and_the_model_comes_back_on_the_cpu() -> None
     m = train_model(build_model(None, (12, 12), 3, seed=1), d.x, d.y,
                     TrainConfig(epochs=1, batch_size=32, device="cpu"), progress=False)
     assert all(p.device.type == "cpu" for p in m.parameters())
+
+
+def test_a_device_this_machine_lacks_is_refused_before_training() -> None:
+    # "meta" exists in every build but holds no data; CUDA is absent from CPU builds.
+    with pytest.raises(InputError, match=r"device 'meta' is not available.*--device cpu"):
+        TrainConfig(device="meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match=r"device 'cuda:0' is not available"):
+            TrainConfig(device="cuda:0")

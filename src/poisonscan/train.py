@@ -65,10 +65,22 @@ class TrainConfig:
             raise InputError(f"jitter={self.jitter} changes augmented batches only; set "
                              "augment=True (--augment) or leave jitter at 0.")
         try:
-            torch.device(self.device)
+            device = torch.device(self.device)
         except (RuntimeError, TypeError):
             raise InputError(f"device must be a torch device such as 'cpu' or 'cuda'; "
                              f"got {self.device!r}.") from None
+        if device.type != "cpu":
+            _check_available(device)
+
+
+def _check_available(device: torch.device) -> None:
+    """Fail with one line, before any training, when ``device`` cannot hold a tensor here."""
+    try:
+        torch.ones(1, device=device).cpu()
+    except (AssertionError, RuntimeError, NotImplementedError) as exc:  # CPU builds: Assertion
+        reason = str(exc).strip().split(". ")[0].splitlines()[0][:120] or type(exc).__name__
+        raise InputError(f"device {str(device)!r} is not available on this machine ({reason}); "
+                         f"use device 'cpu' (--device cpu).") from None
 
 
 def to_tensor(x: np.ndarray) -> torch.Tensor:
