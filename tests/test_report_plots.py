@@ -179,5 +179,7 @@ def test_texts_of_reads_raw_text_or_decodes_ids() -> None:
     assert texts_of(SimpleNamespace(x=ids, vocab=vocab)) == ["good film", "cf good film"]
     raw = np.array(["Good film!", "cf good film."])
     assert texts_of(SimpleNamespace(x=ids, vocab=vocab, raw_text=raw)) == raw.tolist()
+    assert texts_of(SimpleNamespace(x=ids, vocab=vocab), np.array([1])) == ["cf good film"]
+    assert texts_of(SimpleNamespace(x=ids, raw_text=raw), np.array([1, 0])) == raw[[1, 0]].tolist()
     assert texts_of(SimpleNamespace(x=np.zeros((2, 4, 4)))) is None
     assert texts_of(SimpleNamespace(x=ids)) is None  # token-like ids but no vocab

@@ -3,6 +3,7 @@ the TextCNN, and scans of text data through the library and the command line."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -349,6 +350,13 @@ def test_cli_scans_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         assert code == 0, capsys.readouterr().err
         report = json.loads((tmp_path / source.stem / "report.json").read_text())
         assert report["model"]["arch"] == "textcnn"
+    # flagged.csv ends with each flagged sentence, as in the data (the poison's with the phrase)
+    raw = load_npz(tmp_path / "p.npz").raw_text
+    with (tmp_path / "p" / "flagged.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["text"] for r in rows] == [raw[int(r["index"])] for r in rows]
+    header = (tmp_path / "p" / "flagged.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.endswith(",label_name,suspected_source_name,text")
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"text,label\ncaf\xe9,1\n")
     capsys.readouterr()

@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import platform
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from ..data.dataset import Dataset
 from ..models.io import save_model
 from ..pipeline import ScanResult
 from .html import write_html_report
+from .text import texts_of
 
 __all__ = ["build_report", "write_scan", "flagged_csv", "versions"]
 
@@ -72,28 +74,38 @@ def build_report(result: ScanResult, data: Dataset, *, source: str,
 
 
 def flagged_csv(result: ScanResult, labels: np.ndarray, *, files: np.ndarray | None = None,
-                class_names: np.ndarray | None = None) -> str:
+                class_names: np.ndarray | None = None,
+                texts: Sequence[str] | None = None) -> str:
     """CSV text with one row per flagged sample: index, label, cluster (the sample's cluster id
     within its class, as in the report's cluster table), suspected_source, score.
 
     With ``files`` ((N,) str, e.g. from an image folder) a ``file`` column names each sample's
-    file; with ``class_names`` ((K,) str) ``label_name`` and ``suspected_source_name`` follow.
+    file; with ``class_names`` ((K,) str) ``label_name`` and ``suspected_source_name`` follow;
+    with ``texts`` (one string per *flagged* sample, in index order) a last ``text`` column
+    holds each flagged sentence.
     """
     det = result.detection
+    idx = det.flagged_indices
+    if texts is not None and len(texts) != len(idx):
+        raise ValueError(f"texts must hold one string per flagged sample ({len(idx)}); "
+                         f"got {len(texts)}.")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["index", "label", "cluster", "suspected_source", "score"]
                     + (["file"] if files is not None else [])
-                    + (["label_name", "suspected_source_name"] if class_names is not None else []))
-    idx = det.flagged_indices
+                    + (["label_name", "suspected_source_name"] if class_names is not None else [])
+                    + (["text"] if texts is not None else []))
     src = det.suspected_source[idx]
-    for i, lab, k, s, sc in zip(idx.tolist(), labels[idx].tolist(), det.cluster[idx].tolist(),
-                                src.tolist(), det.score[idx].tolist()):
+    for j, (i, lab, k, s, sc) in enumerate(zip(idx.tolist(), labels[idx].tolist(),
+                                               det.cluster[idx].tolist(), src.tolist(),
+                                               det.score[idx].tolist())):
         row = [i, lab, k, "" if s < 0 else s, f"{sc:.6f}"]
         if files is not None:
             row.append(files[i])
         if class_names is not None:
             row += [class_names[lab], "" if s < 0 else class_names[s]]
+        if texts is not None:
+            row.append(texts[j])
         writer.writerow(row)
     return buf.getvalue()
 
@@ -111,8 +123,9 @@ def write_scan(out_dir: str | os.PathLike[str], result: ScanResult, data: Datase
     out.mkdir(parents=True, exist_ok=True)
     report = build_report(result, data, source=source, parameters=parameters)
     save_model(out / "model.safetensors", result.model, result.spec)
+    texts = texts_of(data, result.detection.flagged_indices)
     write_text(out / "flagged.csv", flagged_csv(result, data.y, files=data.files,
-                                                class_names=data.class_names))
+                                                class_names=data.class_names, texts=texts))
     write_json(out / "report.json", report)
     write_html_report(out / "report.html", report, result, data, progress=progress)
     return report

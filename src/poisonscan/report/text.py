@@ -153,20 +153,23 @@ def render_text_cluster(terms: Sequence[Term], samples: Sequence[str], *,
     return head + body
 
 
-def texts_of(data: object) -> list[str] | None:
-    """The samples of a text dataset as strings, or None for other data.
+def texts_of(data: object, indices: np.ndarray | None = None) -> list[str] | None:
+    """The samples of a text dataset as strings (only those at ``indices``, (M,) int, when
+    given), or None for other data.
 
     Uses ``data.raw_text`` (the original sentences) when the dataset has it, else decodes the
     token ids in ``data.x`` with ``data.vocab`` (dropping ``<pad>``, id 0). Attributes are read
     with ``getattr``, so any object with ``x`` works.
     """
+    pick = slice(None) if indices is None else np.asarray(indices, dtype=np.intp)
     raw = getattr(data, "raw_text", None)
     if raw is not None:
-        return [str(t) for t in np.asarray(raw).tolist()]
+        return [str(t) for t in np.asarray(raw)[pick].tolist()]
     vocab = getattr(data, "vocab", None)
     x = np.asarray(getattr(data, "x", None))
     if vocab is None or x.ndim != 2 or x.dtype.kind not in "iu":
         return None
+    x = x[pick]
     tokens = np.asarray(vocab, dtype=object)[x]
     tokens[x == 0] = ""
     return [" ".join(t for t in row if t) for row in tokens.tolist()]
