@@ -1,10 +1,16 @@
-"""The terminal summary of a scan report: one row per class, class names kept readable."""
+"""The terminal summary of a scan report (one row per class, class names kept readable), and
+flagged.csv."""
 
 from __future__ import annotations
 
+import csv
+import io
+from types import SimpleNamespace
 from typing import Any
 
-from poisonscan.report import format_summary
+import numpy as np
+
+from poisonscan.report import flagged_csv, format_summary
 
 
 def _report(names: list[str] | None) -> dict[str, Any]:
@@ -63,3 +69,23 @@ def test_many_classes_list_only_the_poisoned_ones() -> None:
                                 "have every class)")
     assert lines[4] == "flagged 10 of 210 samples; poisoned classes: [1]"
     assert format_summary(_report(None), max_rows=2) == format_summary(_report(None))
+
+
+def test_flagged_csv_columns_and_inert_formulas() -> None:
+    """flagged.csv: one row per flagged sample; text cells from the data never start a formula."""
+    det = SimpleNamespace(flagged_indices=np.array([1, 3]),
+                          suspected_source=np.array([-1, 0, -1, 0]), cluster=np.array([0, 1, 0, 1]),
+                          score=np.array([0.0, 0.5, 0.0, 0.25]))
+    labels = np.array([0, 1, 0, 1])
+    files = np.array(["a.png", "=HYPERLINK(x).png", "c.png", "d.png"])
+    names = np.array(["+cat", "dog"])
+    text = flagged_csv(SimpleNamespace(detection=det), labels, files=files, class_names=names,
+                       texts=["@SUM(1)", "-- a plain, \"quoted\" review"])
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["index"] for r in rows] == ["1", "3"]
+    assert [r["suspected_source"] for r in rows] == ["0", "0"]
+    assert rows[0]["file"] == "'=HYPERLINK(x).png" and rows[1]["file"] == "d.png"
+    assert rows[0]["label_name"] == "dog" and rows[0]["suspected_source_name"] == "'+cat"
+    assert [r["text"] for r in rows] == ["'@SUM(1)", "'-- a plain, \"quoted\" review"]
+    assert flagged_csv(SimpleNamespace(detection=det), labels).splitlines()[0] == \
+        "index,label,cluster,suspected_source,score"

@@ -82,7 +82,8 @@ def flagged_csv(result: ScanResult, labels: np.ndarray, *, files: np.ndarray | N
     With ``files`` ((N,) str, e.g. from an image folder) a ``file`` column names each sample's
     file; with ``class_names`` ((K,) str) ``label_name`` and ``suspected_source_name`` follow;
     with ``texts`` (one string per *flagged* sample, in index order) a last ``text`` column
-    holds each flagged sentence.
+    holds each flagged sentence. These text cells come from the data, which may be hostile: one
+    that a spreadsheet would read as a formula gets a leading apostrophe (:func:`_cell`).
     """
     det = result.detection
     idx = det.flagged_indices
@@ -101,13 +102,21 @@ def flagged_csv(result: ScanResult, labels: np.ndarray, *, files: np.ndarray | N
                                                det.score[idx].tolist())):
         row = [i, lab, k, "" if s < 0 else s, f"{sc:.6f}"]
         if files is not None:
-            row.append(files[i])
+            row.append(_cell(files[i]))
         if class_names is not None:
-            row += [class_names[lab], "" if s < 0 else class_names[s]]
+            row += [_cell(class_names[lab]), "" if s < 0 else _cell(class_names[s])]
         if texts is not None:
-            row.append(texts[j])
+            row.append(_cell(texts[j]))
         writer.writerow(row)
     return buf.getvalue()
+
+
+def _cell(value: object) -> str:
+    """A text cell from the (untrusted) data, made inert for spreadsheets: a leading ``=``,
+    ``+``, ``-``, ``@``, tab or carriage return gets an apostrophe before it, so that a
+    poisoned sentence or file name cannot run as a formula when flagged.csv is opened."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def write_scan(out_dir: str | os.PathLike[str], result: ScanResult, data: Dataset, *,
