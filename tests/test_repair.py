@@ -16,7 +16,8 @@ from poisonscan.cli import main
 from poisonscan.data import load_dataset, save_dataset
 from poisonscan.detect import ActivationClustering
 from poisonscan.errors import InputError
-from poisonscan.repair import corrected_labels, repair
+from poisonscan.repair import corrected_dataset, corrected_labels, repair, repair_warning
+from poisonscan.report import format_repair
 from poisonscan.train import predict
 
 
@@ -35,6 +36,27 @@ def test_corrected_labels() -> None:
     assert y.tolist() == [0, 0, 2, 2] and keep.tolist() == [True, True, False, True]
 
 
+def test_corrected_dataset_follows_each_sample() -> None:
+    data = make_blob_images(n_per_class=20)
+    data = data.replace(files=np.array([f"f{i}.png" for i in range(len(data.y))]),
+                        source=data.y.copy())
+    flagged = np.zeros(len(data.y), dtype=bool)
+    flagged[[3, 25, 41]] = True
+    source = np.full(len(data.y), -1)
+    source[[3, 25]] = [2, 0]  # sample 41 has no suspected source: left out by relabel
+    fixed = corrected_dataset(data, flagged, source, mode="relabel")
+    assert len(fixed.y) == len(data.y) - 1 and "f41.png" not in fixed.files
+    at = {f: i for i, f in enumerate(fixed.files)}
+    assert fixed.y[at["f3.png"]] == 2 and fixed.y[at["f25.png"]] == 0
+    assert fixed.y[at["f4.png"]] == data.y[4] and fixed.source[at["f3.png"]] == data.source[3]
+    assert np.array_equal(fixed.x[at["f25.png"]], data.x[25])
+    assert fixed.x_test is data.x_test  # test sets are kept as they are
+    removed = corrected_dataset(data, flagged, source, mode="remove")
+    assert len(removed.y) == len(data.y) - 3 and np.array_equal(removed.y, data.y[~flagged])
+    with pytest.raises(InputError, match="covers"):
+        corrected_dataset(data, flagged[:-1], source)
+
+
 def test_relabel_repair_uses_ground_truth_sources(scanned) -> None:
     data, result = scanned
     # with the true sources, relabelling must remove the backdoor on this easy task
@@ -50,8 +72,26 @@ def test_relabel_repair_uses_ground_truth_sources(scanned) -> None:
     for m, figures in ((result.model, rep.before), (rep.model, rep.after)):
         assert figures["flagged_as_source_rate"] == pytest.approx(np.mean(predict(m, x) == src))
     assert rep.after["flagged_as_source_rate"] > 0.9
+    clean_x, clean_y = data.x[~data.is_poison], data.y[~data.is_poison]
+    for m, figures in ((result.model, rep.before), (rep.model, rep.after)):
+        rate = np.mean(predict(m, clean_x) == clean_y)
+        assert figures["unflagged_as_label_rate"] == pytest.approx(rate)
     d = rep.to_dict()
     assert "model" not in d and d["repair_vs_scratch_time"] > 0
+
+
+def test_repair_warning_when_the_rest_of_the_model_is_disturbed() -> None:
+    assert repair_warning({"unflagged_as_label_rate": 0.95},
+                          {"unflagged_as_label_rate": 0.93}) is None
+    assert repair_warning({}, {"unflagged_as_label_rate": 0.5}) is None
+    text = repair_warning({"unflagged_as_label_rate": 0.938}, {"unflagged_as_label_rate": 0.555})
+    assert text is not None and "55.5%" in text and "93.8%" in text and "--epochs" in text
+    summary = {"mode": "relabel", "n_flagged": 3, "n_relabelled": 3, "n_removed": 0,
+               "before": {"unflagged_as_label_rate": 0.938},
+               "after": {"unflagged_as_label_rate": 0.555}, "repair_s": 1.0, "warning": text}
+    printed = format_repair(summary)
+    assert "unflagged read as label" in printed and printed.endswith(f"warning: {text}")
+    assert "93.80%" in printed
 
 
 def test_relabel_without_any_suspected_source_says_to_remove(scanned) -> None:
@@ -107,12 +147,21 @@ def test_repair_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert (configs[0]["config"].epochs, configs[0]["scratch_config"].epochs) == (2, 3)
     assert "repaired" in out and "attack success" in out
     rep = json.loads((tmp_path / "r" / "repair.json").read_text())
-    assert {"before", "after", "scratch", "repair_s", "scratch_s", "mode"} <= set(rep)
+    assert {"before", "after", "scratch", "repair_s", "scratch_s", "mode", "warning"} <= set(rep)
+    assert "unflagged_as_label_rate" in rep["after"] and "unflagged read as label" in out
     assert (tmp_path / "r" / "model.safetensors").is_file()
     page = (tmp_path / "s" / "report.html").read_text()
     assert page.count('<section id="repair">') == 1 and "after repair" in page
     assert main(["repair", str(path), "--scan", str(tmp_path / "s"), "--out",
-                 str(tmp_path / "r"), "--epochs", "1", "--no-scratch", "-q"]) == 0
+                 str(tmp_path / "r"), "--epochs", "1", "--no-scratch", "-q", "--save-data"]) == 0
+    fixed = load_dataset(str(tmp_path / "r" / "corrected.npz"))  # what the repair trained on
+    rep = json.loads((tmp_path / "r" / "repair.json").read_text())
+    assert rep["corrected_data"] == "corrected.npz"
+    assert len(fixed.y) == len(load_dataset(str(path)).y) - rep["n_removed"]
+    # the corrected data cannot be written over the data it was made from
+    assert main(["repair", str(tmp_path / "r" / "corrected.npz"), "--scan", str(tmp_path / "s"),
+                 "--out", str(tmp_path / "r"), "--save-data", "-q"]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
     page = (tmp_path / "s" / "report.html").read_text()
     assert page.count('<section id="repair">') == 1 and page.rstrip().endswith("</html>")
     # a folder that is not a scan output, and data that is not the scanned data

@@ -282,6 +282,22 @@ def test_textcnn_training_is_reproducible() -> None:
     torch.testing.assert_close(weights[0], weights[1])
 
 
+def test_continued_training_of_a_loaded_text_model_is_reproducible(tmp_path: Path) -> None:
+    """repair trains a loaded model further: its dropout must not depend on the global state."""
+    texts, y = synthetic_sentences(20)
+    d = text_dataset(texts, y)
+    model = build_model(None, d.x.shape[1:], 2, seed=0, vocab_size=len(d.vocab))
+    save_model(tmp_path / "m.safetensors", model, ModelSpec("textcnn", d.x.shape[1:], 2,
+                                                             vocab_size=len(d.vocab)))
+    weights = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        loaded, _ = load_model(tmp_path / "m.safetensors")
+        train_model(loaded, d.x, d.y, TrainConfig(epochs=1, batch_size=8), progress=False)
+        weights.append(loaded.dense.weight.detach().clone())
+    torch.testing.assert_close(weights[0], weights[1])
+
+
 def test_mlp_still_takes_integer_features() -> None:
     x = np.random.default_rng(0).integers(0, 5, size=(64, 6))
     y = (x[:, 0] > 2).astype(np.int64)

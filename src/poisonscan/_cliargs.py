@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     r.add_argument("--no-scratch", action="store_true",
                    help="skip the comparison with retraining from scratch")
+    r.add_argument("--save-data", action="store_true",
+                   help="also write the corrected training set to OUT/corrected.npz (relabelled "
+                        "or without the flagged samples), to train on elsewhere")
     r.add_argument("--seed", type=int, default=0, help="seed of the training (default %(default)s)")
     _add_device(r)
     _add_common(r)

@@ -28,7 +28,7 @@ from .experiments import run_experiment
 from .models import load_model
 from .models.io import ModelSpec, save_model
 from .pipeline import scan
-from .repair import repair
+from .repair import corrected_dataset, repair, repair_warning
 from .report import format_repair, format_summary, write_scan
 from .report.html import add_repair_section
 from .scan_io import read_scan
@@ -37,6 +37,7 @@ from .train import TrainConfig
 __all__ = ["main", "build_parser"]
 
 EXIT_POISON = 3  # scan --fail-on-poison found a poisoned class
+CORRECTED_DATA = "corrected.npz"  # repair --save-data
 DEMO_EPOCHS = 10  # the 4,000-image sample needs more passes than full MNIST's 60,000
 
 
@@ -119,6 +120,10 @@ def _cmd_repair(args: argparse.Namespace) -> int:
         raise InputError("--out must differ from --scan: the repair would overwrite the "
                          "scanned model.")
     out = out_folder(args, data=args.data)
+    if args.save_data and Path(args.data).exists() and \
+            Path(args.data).resolve() == (out / CORRECTED_DATA).resolve():
+        raise InputError(f"--save-data would overwrite the input {args.data}: name another --out "
+                         "(inputs are never modified).")
     image_size = args.image_size or scanned.report["parameters"].get("image_size")
     data = load_dataset(args.data, args.data_dir,
                         image_size=tuple(image_size) if image_size else None,
@@ -142,8 +147,12 @@ def _cmd_repair(args: argparse.Namespace) -> int:
                     scratch_config=None if args.no_scratch else scan_config,
                     replay=args.replay, progress=not args.quiet)
     save_model(out / "model.safetensors", result.model, scanned.spec)
+    if args.save_data:
+        save_dataset(out / CORRECTED_DATA, corrected_dataset(
+            data, scanned.flagged, scanned.suspected_source, mode=args.mode))
     summary = {"data": str(args.data), "scan": str(args.scan), "epochs": epochs,
-               "replay": args.replay, **result.to_dict()}
+               "replay": args.replay, "corrected_data": CORRECTED_DATA if args.save_data else None,
+               "warning": repair_warning(result.before, result.after), **result.to_dict()}
     write_json(out / "repair.json", summary)
     page = Path(args.scan) / "report.html"
     if page.is_file():  # show the repair in the scan's report too
@@ -152,9 +161,12 @@ def _cmd_repair(args: argparse.Namespace) -> int:
                                   "before": result.before, "after": result.after,
                                   "scratch_test_accuracy": (result.scratch or {}).get(
                                       "test_accuracy")})
+    if args.quiet and summary["warning"]:  # the summary below carries it otherwise
+        print(f"poisonscan repair: warning: {summary['warning']}", file=sys.stderr)
     if not args.quiet:
         print(format_repair(summary))
         print(f"repaired model: {out / 'model.safetensors'}"
+              + (f"; corrected data: {out / CORRECTED_DATA}" if args.save_data else "")
               + (f"; repair added to {page}" if page.is_file() else ""))
     return 0
 

@@ -25,7 +25,8 @@ from .models.io import ModelSpec
 from .models.nets import build_model
 from .train import TrainConfig, model_metrics, predict, train_model
 
-__all__ = ["DEFAULT_REPLAY", "RepairResult", "corrected_labels", "model_metrics", "repair"]
+__all__ = ["DEFAULT_REPLAY", "DISTURBANCE", "UNFLAGGED_CHECK", "RepairResult", "corrected_dataset",
+           "corrected_labels", "model_metrics", "repair", "repair_warning"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,11 @@ class RepairResult:
     the data has those test sets) of the scanned model, the repaired model, and a model trained
     from scratch on the same corrected data; ``repair_s``/``scratch_s`` are wall seconds.
     Where flagged samples have a suspected source, each also holds ``flagged_as_source_rate``:
-    the share of them that the model puts in that source class. It needs no test set, so it
-    is the one figure of the repair on a user's own data.
+    the share of them that the model puts in that source class. Each also holds
+    ``unflagged_as_label_rate``: the share of the unflagged training samples (up to
+    :data:`UNFLAGGED_CHECK` of them, drawn once) that the model puts in their label. Neither
+    needs a test set: together they say whether the repair moved the flagged samples without
+    disturbing what the model knew of the rest.
     """
 
     mode: str
@@ -70,6 +74,47 @@ def corrected_labels(labels: np.ndarray, flagged: np.ndarray,
     y[relabel] = suspected_source[relabel]
     return y, ~(flagged & ~relabel)
 
+
+def corrected_dataset(data: Dataset, flagged: np.ndarray, suspected_source: np.ndarray, *,
+                      mode: str = "relabel") -> Dataset:
+    """The training set that ``repair`` (and its from-scratch comparison) trains on.
+
+    ``relabel``: the flagged samples get their suspected source class, and those without one
+    are left out; ``remove``: the flagged samples are left out. Per-sample fields (``files``,
+    ``raw_text``, ground truth) follow their samples; test sets and names are kept.
+    ``flagged`` is (N,) bool and ``suspected_source`` (N,) int (-1: unknown).
+    """
+    flagged, suspected_source = _detection(data, flagged, suspected_source)
+    y, keep = _corrected(data.y, flagged, suspected_source, mode)
+    return data.take(keep, y=y)
+
+
+def _detection(data: Dataset, flagged: np.ndarray,
+               suspected_source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    flagged = np.asarray(flagged, dtype=bool)
+    suspected_source = np.asarray(suspected_source, dtype=np.int64)
+    if flagged.shape != data.y.shape or suspected_source.shape != data.y.shape:
+        raise InputError(f"the detection covers {len(flagged)} samples but the data has "
+                         f"{len(data.y)}; repair needs the scan of this very dataset.")
+    return flagged, suspected_source
+
+
+def _corrected(labels: np.ndarray, flagged: np.ndarray, suspected_source: np.ndarray,
+               mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and (N,) keep mask of the corrected training set, for ``mode``."""
+    check_choice("mode", mode, ["relabel", "remove"])
+    if mode == "remove":
+        return labels, ~flagged
+    if flagged.any() and not (suspected_source[flagged] >= 0).any():
+        raise InputError("relabel needs the suspected source class of the flagged samples, "
+                         "and this scan names none (relative-size and silhouette do not); "
+                         "use --mode remove (mode='remove') to retrain without them.")
+    return corrected_labels(labels, flagged, suspected_source)
+
+
+#: At most this many unflagged training samples are read by each model for
+#: ``unflagged_as_label_rate`` (enough for a share within about 1 point).
+UNFLAGGED_CHECK = 10_000
 
 #: Unflagged samples replayed per relabelled one: enough clean data to hold the clean accuracy,
 #: while the repair's cost stays proportional to the number of flagged samples.
@@ -116,28 +161,23 @@ def repair(
     progress
         Show progress bars.
     """
-    check_choice("mode", mode, ["relabel", "remove"])
     check_real("replay", replay, low=0.0)
-    flagged = np.asarray(flagged, dtype=bool)
-    suspected_source = np.asarray(suspected_source, dtype=np.int64)
-    if flagged.shape != data.y.shape or suspected_source.shape != data.y.shape:
-        raise InputError(f"the detection covers {len(flagged)} samples but the data has "
-                         f"{len(data.y)}; repair needs the scan of this very dataset.")
-    if mode == "relabel":
-        if flagged.any() and not (suspected_source[flagged] >= 0).any():
-            raise InputError("relabel needs the suspected source class of the flagged samples, "
-                             "and this scan names none (relative-size and silhouette do not); "
-                             "use --mode remove (mode='remove') to retrain without them.")
-        y, keep = corrected_labels(data.y, flagged, suspected_source)
-    else:
-        y, keep = data.y, ~flagged
+    flagged, suspected_source = _detection(data, flagged, suspected_source)
+    y, keep = _corrected(data.y, flagged, suspected_source, mode)
     known = np.flatnonzero(flagged & (suspected_source >= 0))
+    unflagged = np.flatnonzero(~flagged)
+    if len(unflagged) > UNFLAGGED_CHECK:  # its own generator: the replay's draws stay the same
+        unflagged = np.sort(np.random.default_rng([config.seed, 1]).choice(
+            unflagged, UNFLAGGED_CHECK, replace=False))
 
     def metrics(m: nn.Module) -> dict[str, float]:
         out = model_metrics(m, data)
         if len(known):
             read = predict(m, data.x[known])
             out["flagged_as_source_rate"] = float(np.mean(read == suspected_source[known]))
+        if len(unflagged):
+            read = predict(m, data.x[unflagged])
+            out["unflagged_as_label_rate"] = float(np.mean(read == data.y[unflagged]))
         return out
 
     before = metrics(model)
@@ -173,3 +213,23 @@ def repair(
                         n_relabelled=int((flagged & keep).sum()) if mode == "relabel" else 0,
                         n_removed=int((~keep).sum()), repair_s=repair_s, before=before,
                         after=after, scratch=scratch, scratch_s=scratch_s)
+
+
+#: ``repair_warning`` speaks up when the repaired model reads this much fewer unflagged
+#: samples as their label than the scanned model did (a share, 0.05 = 5 points).
+DISTURBANCE = 0.05
+
+
+def repair_warning(before: dict[str, float], after: dict[str, float]) -> str | None:
+    """A one-line warning when the repair disturbed the rest of the model, else None.
+
+    ``before``/``after`` are :class:`RepairResult`'s figures. Continued training on a small
+    set of relabelled samples can pull the whole model towards their new labels; the
+    unflagged samples' agreement with their labels shows it without a test set.
+    """
+    b, a = before.get("unflagged_as_label_rate"), after.get("unflagged_as_label_rate")
+    if b is None or a is None or b - a <= DISTURBANCE:
+        return None
+    return (f"the repaired model reads {a:.1%} of the unflagged samples as their label, the "
+            f"scanned model {b:.1%}: the repair disturbed what the model knew. Try more "
+            "--epochs or a larger --replay, or --mode remove.")

@@ -49,6 +49,7 @@ MAX_CLASSES = 1_000_000
 _LABEL_KEYS = ("y", "source", "y_test", "y_test_poison", "source_test_poison")
 _OPTIONAL = ("is_poison", "source", "x_test", "y_test", "x_test_poison", "y_test_poison",
              "source_test_poison", "vocab", "raw_text", "files", "class_names")
+_PER_SAMPLE = ("is_poison", "source", "raw_text", "files")  # besides x and y
 _SPECIAL_TOKENS = ("<pad>", "<unk>")
 
 
@@ -139,6 +140,19 @@ class Dataset:
     def replace(self, **changes: object) -> "Dataset":
         """Return a copy with some fields replaced (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    def take(self, indices: np.ndarray, *, y: np.ndarray | None = None) -> "Dataset":
+        """The training samples at ``indices`` ((M,) int, or an (N,) bool mask), with every
+        per-sample field (``is_poison``, ``source``, ``raw_text``, ``files``) taken alike and
+        the rest (test sets, ``vocab``, ``class_names``) kept. ``y`` ((N,) int) replaces the
+        labels before taking."""
+        idx = np.asarray(indices)
+        labels = self.y if y is None else np.asarray(y)
+        fields: dict[str, object] = {"x": self.x[idx], "y": labels[idx]}
+        for key in _PER_SAMPLE:
+            if getattr(self, key) is not None:
+                fields[key] = getattr(self, key)[idx]
+        return self.replace(**fields)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The non-empty fields as a ``{key: array}`` mapping, in the ``.npz`` layout."""

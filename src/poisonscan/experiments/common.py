@@ -134,13 +134,9 @@ def subsample(data: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
     if max_samples is None or max_samples >= len(data.y):
         return data
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(data.y), max_samples, replace=False))
-    fields: dict = {"x": data.x[idx], "y": data.y[idx]}
-    for key in ("raw_text", "files"):
-        if getattr(data, key) is not None:
-            fields[key] = getattr(data, key)[idx]
+    data = data.take(np.sort(rng.choice(len(data.y), max_samples, replace=False)))
     if data.x_test is not None and data.y_test is not None:
         t = np.sort(rng.choice(len(data.y_test), min(len(data.y_test), max_samples // 4),
                                replace=False))
-        fields.update(x_test=data.x_test[t], y_test=data.y_test[t])
-    return data.replace(**fields)
+        data = data.replace(x_test=data.x_test[t], y_test=data.y_test[t])
+    return data

@@ -55,6 +55,10 @@ def load_model(path: str | os.PathLike[str]) -> tuple[nn.Module, ModelSpec]:
         state = load_file(str(path))
     except (SafetensorError, OSError, KeyError, ValueError) as exc:
         raise InputError(f"{path} is not a poisonscan .safetensors model ({exc}).") from None
-    model = build_model(spec.arch, spec.sample_shape, spec.n_classes, vocab_size=spec.vocab_size)
+    # built with a fixed seed: the weights are replaced below, but a text model's dropout
+    # generator is seeded when it is built, and continued training (repair) must not depend on
+    # the process it runs in
+    model = build_model(spec.arch, spec.sample_shape, spec.n_classes, seed=0,
+                        vocab_size=spec.vocab_size)
     model.load_state_dict(state)
     return model.eval(), spec

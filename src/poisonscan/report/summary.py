@@ -96,7 +96,7 @@ def format_repair(summary: dict[str, Any]) -> str:
     lines = [f"repair ({summary['mode']}): {summary['n_flagged']} flagged, "
              f"{summary['n_relabelled']} relabelled, {summary['n_removed']} removed",
              f"{'model':<24} {'clean acc':>10} {'attack success':>15} "
-             f"{'flagged read as source':>23}"]
+             f"{'flagged read as source':>23} {'unflagged read as label':>24}"]
 
     def cell(value: float | None, width: int) -> str:
         return f"{'-' if value is None else f'{value:.2%}':>{width}}"
@@ -104,10 +104,13 @@ def format_repair(summary: dict[str, Any]) -> str:
     for name, m in rows:
         lines.append(f"{name:<24} {cell(m.get('test_accuracy'), 10)} "
                      f"{cell(m.get('attack_success_rate'), 15)} "
-                     f"{cell(m.get('flagged_as_source_rate'), 23)}")
+                     f"{cell(m.get('flagged_as_source_rate'), 23)} "
+                     f"{cell(m.get('unflagged_as_label_rate'), 24)}")
     line = f"time: repair {summary['repair_s']:.1f}s"
     if summary.get("scratch_s"):
         line += (f", retrain from scratch {summary['scratch_s']:.1f}s "
                  f"(repair takes {summary['repair_vs_scratch_time']:.0%} of it)")
     lines.append(line)
+    if summary.get("warning"):
+        lines.append(f"warning: {summary['warning']}")
     return "\n".join(lines)
