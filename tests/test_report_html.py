@@ -180,6 +180,11 @@ def test_repair_section_and_no_ground_truth(scanned: SimpleNamespace) -> None:
     ids = outline(html).ids
     assert ids[-1] == "repair" and "evaluation" not in ids
     assert "97.00%" in html and "2.00%" in html and "flagged &lt;samples&gt;" in html
+    assert 'class="warning"' not in html
+    report["repair"].update(warning="the repair disturbed <it>", scratch=None)
+    html = render_html(report, scanned.result, scanned.data)
+    assert '<b>Warning:</b> the repair disturbed &lt;it&gt;</p>' in html
+    assert "<dt>scratch</dt>" not in html  # empty figures are left out
 
 
 def test_feature_vectors_and_text_hook(scanned: SimpleNamespace) -> None:

@@ -171,18 +171,26 @@ def _fmt_value(key: str, value: Any) -> str:
     return escape(str(value))
 
 
+# inline: the repair section is also added to pages written before this rule existed
+_WARNING_STYLE = "background: #fdecea; border-left: 4px solid #c0392b; padding: 6px 10px;"
+
+
 def _repair(report: dict[str, Any]) -> str:
     rep = report.get("repair")
     if not isinstance(rep, dict):
         return ""
     before, after = rep.get("before"), rep.get("after")
     body = ""
+    if rep.get("warning"):  # the repair disturbed the rest of the model: say so first
+        body += (f'<p class="warning" style="{_WARNING_STYLE}"><b>Warning:</b> '
+                 f'{escape(str(rep["warning"]))}</p>')
     if isinstance(before, dict) and isinstance(after, dict):
         keys = list(dict.fromkeys([*before, *after]))
         rows = [[escape(k.replace("_", " ")), _fmt_value(k, before.get(k, "\u2013")),
                  _fmt_value(k, after.get(k, "\u2013"))] for k in keys]
         body += table(["", "before repair", "after repair"], rows)
-    rest = {k: v for k, v in rep.items() if k not in ("before", "after")}
+    rest = {k: v for k, v in rep.items()
+            if k not in ("before", "after", "warning") and v is not None}
     if rest:
         body += '<dl class="kv">' + "".join(
             f"<dt>{escape(str(k))}</dt><dd>{_fmt_value(str(k), v)}</dd>"
