@@ -45,6 +45,10 @@ def test_readme_python_example_runs(tmp_path, monkeypatch) -> None:
     assert {c.verdict for c in scanned.classes} <= {"clean", "poisoned"}
     flagged = np.asarray(scanned.flagged_indices)
     assert np.all(np.diff(flagged) > 0)
+    # the repair part: a repaired model with its figures, and the corrected data set
+    fixed, clean = namespace["fixed"], namespace["clean"]
+    assert {"flagged_as_source_rate", "unflagged_as_label_rate"} <= set(fixed.after)
+    assert len(clean.y) == len(namespace["data"].y) - fixed.n_removed
     # the own-model part: a plain nn.Sequential, trained and retrained by the example itself
     data, own = namespace["data"], namespace["own"]
     caught = own.is_poison[data.is_poison].mean()
