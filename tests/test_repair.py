@@ -12,6 +12,7 @@ from conftest import make_blob_images
 from poisonscan import TrainConfig, scan
 from poisonscan.attacks import pattern, poison_dataset
 from poisonscan import cli
+from poisonscan import repair as repair_module
 from poisonscan.cli import main
 from poisonscan.data import load_dataset, save_dataset
 from poisonscan.detect import ActivationClustering
@@ -78,6 +79,27 @@ def test_relabel_repair_uses_ground_truth_sources(scanned) -> None:
         assert figures["unflagged_as_label_rate"] == pytest.approx(rate)
     d = rep.to_dict()
     assert "model" not in d and d["repair_vs_scratch_time"] > 0
+
+
+def test_relabel_trains_on_while_the_unflagged_samples_are_disturbed(
+        scanned, monkeypatch: pytest.MonkeyPatch) -> None:
+    """settle_epochs: more epochs only while unflagged agreement is DISTURBANCE below before."""
+    data, result = scanned
+    args = (result.model, result.spec, data, data.is_poison, data.source)
+    kwargs = {"config": TrainConfig(epochs=1, batch_size=32), "scratch_config": None,
+              "progress": False}
+    monkeypatch.setattr(repair_module, "DISTURBANCE", 1.0)  # never disturbed: no extra epoch
+    assert repair(*args, settle_epochs=2, **kwargs).epochs_run == 1
+    monkeypatch.setattr(repair_module, "DISTURBANCE", -1.0)  # always disturbed: every one
+    assert repair(*args, settle_epochs=2, **kwargs).epochs_run == 3
+    assert repair(*args, settle_epochs=0, **kwargs).epochs_run == 1
+    assert repair(*args, mode="remove", settle_epochs=2, **kwargs).epochs_run == 1
+    with pytest.raises(InputError, match="settle_epochs"):
+        repair(*args, settle_epochs=-1, **kwargs)
+    summary = {"mode": "relabel", "n_flagged": 3, "n_relabelled": 3, "n_removed": 0,
+               "epochs": 1, "epochs_run": 2, "before": {}, "after": {}, "repair_s": 1.0}
+    assert format_repair(summary).splitlines()[0].endswith("; 1 more epoch to settle the "
+                                                           "unflagged samples")
 
 
 def test_repair_warning_when_the_rest_of_the_model_is_disturbed() -> None:

@@ -12,7 +12,7 @@ from .data.builtin import BUILTIN_DATASETS
 from .detect import ANALYSES, REDUCERS, ActivationClustering
 from .experiments import EXPERIMENTS
 from .models import ARCHITECTURES
-from .repair import DEFAULT_REPLAY
+from .repair import DEFAULT_REPLAY, DEFAULT_SETTLE_EPOCHS
 from .train import SCHEDULES, TrainConfig
 
 __all__ = ["DATA_HELP", "build_parser"]
@@ -175,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--replay", type=float, default=DEFAULT_REPLAY,
                    help="relabel: unflagged samples replayed per relabelled one "
                         "(default %(default)s)")
+    r.add_argument("--settle-epochs", type=int, default=DEFAULT_SETTLE_EPOCHS,
+                   help="relabel: extra epochs allowed while the repaired model reads more than "
+                        "5 points fewer unflagged samples as their label than the scanned model "
+                        "(default %(default)s; 0: none)")
     r.add_argument("--no-scratch", action="store_true",
                    help="skip the comparison with retraining from scratch")
     r.add_argument("--save-data", action="store_true",

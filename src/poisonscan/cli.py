@@ -145,7 +145,8 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     result = repair(scanned.model, scanned.spec, data, scanned.flagged, scanned.suspected_source,
                     mode=args.mode, config=dataclasses.replace(scan_config, epochs=epochs),
                     scratch_config=None if args.no_scratch else scan_config,
-                    replay=args.replay, progress=not args.quiet)
+                    replay=args.replay, settle_epochs=args.settle_epochs,
+                    progress=not args.quiet)
     save_model(out / "model.safetensors", result.model, scanned.spec)
     if args.save_data:
         save_dataset(out / CORRECTED_DATA, corrected_dataset(

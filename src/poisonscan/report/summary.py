@@ -93,8 +93,11 @@ def format_repair(summary: dict[str, Any]) -> str:
     rows = [("scanned model", summary["before"]), ("repaired", summary["after"])]
     if summary.get("scratch"):
         rows.append(("retrained from scratch", summary["scratch"]))
+    settle = summary.get("epochs_run", 0) - summary.get("epochs", 0)
     lines = [f"repair ({summary['mode']}): {summary['n_flagged']} flagged, "
-             f"{summary['n_relabelled']} relabelled, {summary['n_removed']} removed",
+             f"{summary['n_relabelled']} relabelled, {summary['n_removed']} removed"
+             + (f"; {settle} more epoch{'s' * (settle > 1)} to settle the unflagged samples"
+                if settle > 0 else ""),
              f"{'model':<24} {'clean acc':>10} {'attack success':>15} "
              f"{'flagged read as source':>23} {'unflagged read as label':>24}"]
 
