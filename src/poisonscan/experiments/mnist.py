@@ -13,7 +13,7 @@ from ..detect import ActivationClustering
 from ..metrics import evaluate_detection
 from ..models.nets import build_model
 from ..pipeline import scan
-from ..repair import DEFAULT_REPLAY, repair
+from ..repair import DEFAULT_REPLAY, DEFAULT_SETTLE_EPOCHS, DISTURBANCE, repair
 from ..train import TrainConfig, model_metrics, train_model
 from .common import ExperimentResult, Table, Timer, scan_row, subsample
 
@@ -75,7 +75,10 @@ def run_mnist(data_dir: str | os.PathLike[str] | None, *,
                      f"{t_ref.s:.0f} s with the same settings ({config.epochs} epochs)")
     res.notes.append("repair: flagged samples relabelled to the suspected source class, then 1 "
                      f"epoch of continued training over them plus {DEFAULT_REPLAY:g}x as many "
-                     "unflagged samples")
+                     f"unflagged samples, and up to {DEFAULT_SETTLE_EPOCHS} more while the model "
+                     f"reads over {DISTURBANCE:.0%} fewer unflagged samples as their label than "
+                     "before; epochs run: "
+                     + " / ".join(str(run["repair"]["epochs_run"]) for run in res.runs))
     return res
 
 
