@@ -35,9 +35,10 @@ class RepairResult:
     """The repaired model and what it cost.
 
     ``epochs_run`` counts the repair's epochs, with any run to settle a disturbed model
-    (``settle_epochs``). ``before``/``after``/``scratch`` hold ``test_accuracy`` and ``attack_success_rate`` (where
-    the data has those test sets) of the scanned model, the repaired model, and a model trained
-    from scratch on the same corrected data; ``repair_s``/``scratch_s`` are wall seconds.
+    (``settle_epochs``). ``before``/``after``/``scratch`` hold ``test_accuracy`` and
+    ``attack_success_rate`` (where the data has those test sets) of the scanned model, the
+    repaired model, and a model trained from scratch on the same corrected data;
+    ``repair_s``/``scratch_s`` are wall seconds.
     Where flagged samples have a suspected source, each also holds ``flagged_as_source_rate``:
     the share of them that the model puts in that source class. Each also holds
     ``unflagged_as_label_rate``: the share of the unflagged training samples (up to
