@@ -186,6 +186,13 @@ def test_repair_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert "would overwrite the input" in capsys.readouterr().err
     page = (tmp_path / "s" / "report.html").read_text()
     assert page.count('<section id="repair">') == 1 and page.rstrip().endswith("</html>")
+    # flagged.csv may be edited before repair: rows deleted are samples left as they are
+    rows = (tmp_path / "s" / "flagged.csv").read_text().splitlines()
+    assert len(rows) > 2
+    (tmp_path / "s" / "flagged.csv").write_text("\n".join(rows[:2]) + "\n")
+    assert main(["repair", str(path), "--scan", str(tmp_path / "s"), "--out",
+                 str(tmp_path / "e"), "--no-scratch", "-q"]) == 0
+    assert json.loads((tmp_path / "e" / "repair.json").read_text())["n_flagged"] == 1
     # a folder that is not a scan output, and data that is not the scanned data
     assert main(["repair", str(path), "--scan", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "not a scan output folder" in capsys.readouterr().err
