@@ -9,6 +9,7 @@ import pytest
 
 from conftest import nearest_mean_reclassifier, planted_activations
 from poisonscan.detect import ANALYSES, ActivationClustering, reduce
+from poisonscan.detect.cluster import best_of_restarts
 from poisonscan.errors import InputError
 
 
@@ -286,6 +287,19 @@ def test_evaluation_counts_the_poison_of_each_cluster() -> None:
     assert "poison_per_cluster" not in evaluate_detection(truth, flagged, labels).to_dict()
     with pytest.raises(ValueError, match=r"clusters must have shape \(8,\)"):
         evaluate_detection(truth, flagged, labels, clusters=clusters[:5])
+
+
+def test_fewer_distinct_points_than_clusters_are_split_without_fitting() -> None:
+    """No warning to silence: catch_warnings is not thread-safe, and classes run in threads."""
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [3.0, 4.0], [1.0, 2.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        km = best_of_restarts(x, 3, 5, 0)
+    assert km.labels_.tolist() == [0, 1, 0, 1, 0] and km.inertia_ == 0.0
+    assert np.array_equal(km.cluster_centers_[:2], [[1.0, 2.0], [3.0, 4.0]])
+    assert km.cluster_centers_.shape == (3, 2)
+    spread = np.random.default_rng(0).normal(size=(50, 2))  # enough distinct points: fitted
+    assert len(np.unique(best_of_restarts(spread, 3, 5, 0).labels_)) == 3
 
 
 @pytest.mark.parametrize("k", [2, 3])

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from .twomeans import two_means_restarts
 
@@ -105,12 +103,37 @@ def screen_restarts(x: np.ndarray, n_clusters: int, n_init: int, random_state: i
 
 
 def _fit(kmeans: KMeans, x: np.ndarray) -> KMeans:
-    """``kmeans.fit(x)``, without scikit-learn's warning when ``x`` has fewer distinct points
-    than clusters (a class of identical activations, e.g. dead units): the empty cluster that
-    results is shown as such (size 0) and never judged poison."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Number of distinct clusters", ConvergenceWarning)
+    """``kmeans.fit(x)``; when ``x`` has fewer distinct points than clusters (a class of
+    identical activations, e.g. dead units), each distinct point is a cluster of its own and
+    the other clusters stay empty (size 0, never judged poison), without fitting.
+
+    scikit-learn would warn there. The case is detected before fitting rather than the warning
+    silenced, because ``warnings.catch_warnings`` is not thread-safe: classes are clustered in
+    threads, and one thread leaving it restores the filters under another's feet.
+    """
+    k = kmeans.n_clusters
+    distinct = _distinct_rows(x, k)
+    if len(distinct) >= k:
         return kmeans.fit(x)
+    labels = np.zeros(len(x), dtype=np.int32)
+    for j, row in enumerate(distinct[1:], start=1):
+        labels[np.all(x == row, axis=1)] = j
+    padding = np.repeat(distinct[:1], k - len(distinct), axis=0)
+    kmeans.cluster_centers_ = np.concatenate([distinct, padding]).astype(np.float64)
+    kmeans.labels_, kmeans.inertia_, kmeans.n_iter_ = labels, 0.0, 0
+    return kmeans
+
+
+def _distinct_rows(x: np.ndarray, at_most: int) -> np.ndarray:
+    """Up to ``at_most`` distinct rows of ``x`` (n, d), in order of first appearance: one
+    O(n d) pass per row found."""
+    found = []
+    rest = x
+    while len(rest) and len(found) < at_most:
+        found.append(rest[0])
+        if len(found) < at_most:
+            rest = rest[np.any(rest != rest[0], axis=1)]
+    return np.array(found).reshape(len(found), x.shape[1])
 
 
 def best_of_restarts(x: np.ndarray, n_clusters: int, n_init: int, random_state: int, *,
