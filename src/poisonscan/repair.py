@@ -4,7 +4,9 @@
 exclusionary reclassification, then continues training the already-trained model. To keep this
 much cheaper than retraining, the continued training runs over the relabelled samples plus a seeded
 *replay* of ``replay`` times as many unflagged samples (so the model does not drift away from
-the clean data); flagged samples without a suspected source are dropped. ``remove`` drops the
+the clean data); flagged samples without a suspected source are dropped. If the model then
+reads clearly fewer unflagged samples as their label than before (:data:`DISTURBANCE`), it
+trains a few more epochs over the same samples (``settle_epochs``). ``remove`` drops the
 flagged samples and retrains from scratch.
 """
 
