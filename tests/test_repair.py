@@ -19,7 +19,7 @@ from poisonscan.detect import ActivationClustering
 from poisonscan.errors import InputError
 from poisonscan.repair import corrected_dataset, corrected_labels, repair, repair_warning
 from poisonscan.report import format_repair
-from poisonscan.train import predict
+from poisonscan.train import predict, train_model
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,8 @@ def test_repair_warning_when_the_rest_of_the_model_is_disturbed() -> None:
     printed = format_repair(summary)
     assert "unflagged read as label" in printed and printed.endswith(f"warning: {text}")
     assert "93.80%" in printed
+    removed = {**summary, "mode": "remove", "warning": None, "scratch_s": 1.0, "scratch": {}}
+    assert "(itself a retraining from scratch)" in format_repair(removed)
 
 
 def test_relabel_without_any_suspected_source_says_to_remove(scanned) -> None:
@@ -130,7 +132,7 @@ def test_relabel_without_any_suspected_source_says_to_remove(scanned) -> None:
     assert rep.n_removed == int(data.is_poison.sum())
 
 
-def test_remove_repair_and_model_untouched(scanned) -> None:
+def test_remove_repair_and_model_untouched(scanned, monkeypatch: pytest.MonkeyPatch) -> None:
     data, result = scanned
     before = {k: v.clone() for k, v in result.model.state_dict().items()}
     rep = repair(result.model, result.spec, data, data.is_poison, data.source, mode="remove",
@@ -139,6 +141,18 @@ def test_remove_repair_and_model_untouched(scanned) -> None:
     assert rep.n_removed == int(data.is_poison.sum()) and rep.scratch is None
     assert rep.after["attack_success_rate"] < 0.2
     assert all((before[k] == v).all() for k, v in result.model.state_dict().items())
+    # remove with the scratch settings is that very training: reported, not run twice
+    config = TrainConfig(epochs=2, batch_size=32)
+    calls = []
+    monkeypatch.setattr(repair_module, "train_model",
+                        lambda *a, **k: calls.append(k.get("desc")) or train_model(*a, **k))
+    same = repair(result.model, result.spec, data, data.is_poison, data.source, mode="remove",
+                  config=config, scratch_config=config, progress=False)
+    assert calls == ["repair"] and same.scratch == same.after and same.scratch_s == same.repair_s
+    other = repair(result.model, result.spec, data, data.is_poison, data.source, mode="remove",
+                   config=config, scratch_config=TrainConfig(epochs=1, batch_size=32),
+                   progress=False)
+    assert calls[1:] == ["repair", "scratch"] and other.scratch is not None
     with pytest.raises(InputError, match="covers"):
         repair(result.model, result.spec, data, data.is_poison[:-1], data.source)
     with pytest.raises(InputError, match="Did you mean 'remove'"):

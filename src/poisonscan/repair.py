@@ -170,7 +170,8 @@ def repair(
         scratch for ``remove``.
     scratch_config
         When given, also train a fresh model from scratch on the corrected data with these
-        settings, for comparison (metrics and wall time). None skips it.
+        settings, for comparison (metrics and wall time). None skips it. With ``remove`` and
+        ``scratch_config == config`` the repair is that training, so it is not run twice.
     replay
         ``relabel`` only: unflagged samples replayed per relabelled sample.
     settle_epochs
@@ -237,7 +238,9 @@ def repair(
     after = metrics(repaired)
 
     scratch = scratch_s = None
-    if scratch_config is not None:
+    if mode == "remove" and scratch_config == config:  # that very training, seeded: not twice
+        scratch, scratch_s = dict(after), repair_s
+    elif scratch_config is not None:
         start = time.perf_counter()
         fresh = build_model(spec.arch, spec.sample_shape, spec.n_classes,
                             seed=scratch_config.seed, vocab_size=spec.vocab_size)

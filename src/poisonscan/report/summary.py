@@ -110,7 +110,9 @@ def format_repair(summary: dict[str, Any]) -> str:
                      f"{cell(m.get('flagged_as_source_rate'), 23)} "
                      f"{cell(m.get('unflagged_as_label_rate'), 24)}")
     line = f"time: repair {summary['repair_s']:.1f}s"
-    if summary.get("scratch_s"):
+    if summary["mode"] == "remove" and summary.get("scratch_s") == summary["repair_s"]:
+        line += " (itself a retraining from scratch)"
+    elif summary.get("scratch_s"):
         line += (f", retrain from scratch {summary['scratch_s']:.1f}s "
                  f"(repair takes {summary['repair_vs_scratch_time']:.0%} of it)")
     lines.append(line)
