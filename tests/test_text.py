@@ -361,6 +361,12 @@ def test_cli_scans_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["poison", "--data", str(path), "--attack", "text", "--mapping", "0:1",
                  "--rate", "0.2", "--out", str(tmp_path / "p.npz"), "-q"]) == 0
     assert load_npz(tmp_path / "p.npz").raw_text.shape == (90,)  # 80 + 10 poison copies
+    assert main(["poison", str(path), "--attack", "text", "--mapping", "0:1", "--rate", "0.2",
+                 "--phrase", "Zebra Quartz", "--phrase-position", "start",
+                 "--out", str(tmp_path / "z.npz"), "-q"]) == 0
+    zebra = load_npz(tmp_path / "z.npz")
+    assert all(t.lower().startswith("zebra quartz") for t in zebra.raw_text[zebra.is_poison])
+    assert {"zebra", "quartz"} <= set(zebra.vocab.tolist())
     for source in (path, tmp_path / "p.npz"):
         code = main(["scan", str(source), "--out", str(tmp_path / source.stem), *fast])
         assert code == 0, capsys.readouterr().err

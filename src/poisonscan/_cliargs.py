@@ -8,6 +8,7 @@ import argparse
 from . import __version__
 from ._cliutil import floats, height_width, ints
 from .attacks import TRIGGERS
+from .attacks.text import DEFAULT_PHRASE
 from .data.builtin import BUILTIN_DATASETS
 from .detect import ANALYSES, REDUCERS, ActivationClustering
 from .experiments import EXPERIMENTS
@@ -97,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="patch: R,G,B in [0,1] (default yellow)")
     p.add_argument("--blend-alpha", type=float, default=0.1,
                    help="blend: weight of the noise (default %(default)s)")
+    p.add_argument("--phrase", default=DEFAULT_PHRASE,
+                   help="text: the trigger phrase (default %(default)r)")
+    p.add_argument("--phrase-position", default="random", choices=["random", "start", "end"],
+                   help="text: where the phrase goes in each sentence (default %(default)s)")
     _add_common(p)
 
     s = _command(sub, "scan", "train, extract activations and detect poison",

@@ -66,6 +66,8 @@ def _cmd_poison(args: argparse.Namespace) -> int:
                    "color": args.patch_color}
     elif args.attack == "blend":
         options = {"alpha": args.blend_alpha}
+    elif args.attack == "text":
+        options = {"phrase": args.phrase, "position": args.phrase_position}
     poisoned = poison_dataset(data, get_trigger(args.attack, **options),
                               parse_mapping(args.mapping, data.n_classes),
                               rate=args.rate, seed=args.seed)
