@@ -13,7 +13,7 @@ from .data.builtin import BUILTIN_DATASETS
 from .detect import ANALYSES, REDUCERS, ActivationClustering
 from .experiments import EXPERIMENTS
 from .models import ARCHITECTURES
-from .repair import DEFAULT_REPLAY, DEFAULT_SETTLE_EPOCHS
+from .repair import DEFAULT_REPLAY, DEFAULT_SETTLE_EPOCHS, DISTURBANCE
 from .train import SCHEDULES, TrainConfig
 
 __all__ = ["DATA_HELP", "build_parser"]
@@ -182,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     r.add_argument("--settle-epochs", type=int, default=DEFAULT_SETTLE_EPOCHS,
                    help="relabel: extra epochs allowed while the repaired model reads more than "
-                        "5 points fewer unflagged samples as their label than the scanned model "
-                        "(default %(default)s; 0: none)")
+                        f"{DISTURBANCE * 100:g} points fewer unflagged samples as their label "
+                        "than the scanned model (default %(default)s; 0: none)")
     r.add_argument("--no-scratch", action="store_true",
                    help="skip the comparison with retraining from scratch")
     r.add_argument("--save-data", action="store_true",

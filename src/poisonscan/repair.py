@@ -196,18 +196,20 @@ def repair(
     def agreement(m: nn.Module) -> float:
         return float(np.mean(predict(m, data.x[unflagged]) == data.y[unflagged]))
 
-    def metrics(m: nn.Module) -> dict[str, float]:
+    def metrics(m: nn.Module, agreed: float | None = None) -> dict[str, float]:
+        """The figures of ``m``; ``agreed``: its agreement, when measured already."""
         out = model_metrics(m, data)
         if len(known):
             read = predict(m, data.x[known])
             out["flagged_as_source_rate"] = float(np.mean(read == suspected_source[known]))
         if len(unflagged):
-            out["unflagged_as_label_rate"] = agreement(m)
+            out["unflagged_as_label_rate"] = agreement(m) if agreed is None else agreed
         return out
 
     before = metrics(model)
 
     start = time.perf_counter()
+    checked = None  # the repaired model's agreement, measured by the settle check
     if mode == "relabel":
         relabelled = np.flatnonzero(flagged & keep)
         rng = np.random.default_rng(config.seed)
@@ -218,15 +220,16 @@ def repair(
         if len(relabelled):
             train_model(repaired, data.x[subset], y[subset], config, progress=progress,
                         desc="repair")
-            epochs_run = config.epochs
             floor = before.get("unflagged_as_label_rate", 0.0) - DISTURBANCE
-            for extra in range(settle_epochs if len(unflagged) else 0):
-                if agreement(repaired) >= floor:
-                    break
+            checked = agreement(repaired) if settle_epochs and len(unflagged) else None
+            extra = 0
+            while checked is not None and checked < floor and extra < settle_epochs:
                 train_model(repaired, data.x[subset], y[subset],
                             replace(config, epochs=1, seed=config.seed + 1 + extra),
                             progress=progress, desc="settle")
-                epochs_run += 1
+                extra += 1
+                checked = agreement(repaired)
+            epochs_run = config.epochs + extra
         else:
             epochs_run = 0
     else:
@@ -235,7 +238,7 @@ def repair(
         train_model(repaired, data.x[keep], y[keep], config, progress=progress, desc="repair")
         epochs_run = config.epochs
     repair_s = time.perf_counter() - start
-    after = metrics(repaired)
+    after = metrics(repaired, agreed=checked)
 
     scratch = scratch_s = None
     if mode == "remove" and scratch_config == config:  # that very training, seeded: not twice
