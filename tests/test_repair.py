@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from poisonscan.detect import ActivationClustering
 from poisonscan.errors import InputError
 from poisonscan.repair import corrected_dataset, corrected_labels, repair, repair_warning
 from poisonscan.report import format_repair
+from poisonscan.scan_io import read_flagged
 from poisonscan.train import predict, train_model
 
 
@@ -223,3 +225,41 @@ def test_repair_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                  str(tmp_path / "z")]) == 2
     assert "is not the data scanned" in capsys.readouterr().err
     assert not (tmp_path / "z" / "model.safetensors").exists()
+
+
+_WRITTEN = "index,label,cluster,suspected_source,score,text\n3,1,0,0,0.5,\"a, b\"\n7,1,0,,0.1,'=x\n"
+
+
+@pytest.mark.parametrize("saved", [
+    _WRITTEN.encode(),                                               # as scan writes it
+    b"\xef\xbb\xbf" + _WRITTEN.replace("\n", "\r\n").encode(),       # a spreadsheet's UTF-8 CSV
+    # a European spreadsheet: ';' between cells, ',' as the decimal mark
+    _WRITTEN.replace(",", ";").replace(";0.5;\"a; b\"", ";0,5;\"a, b\"").encode("cp1252"),
+    _WRITTEN.replace("'=x", "caf\xe9").encode("cp1252") + b",,,,\n\n",  # Windows-1252, blank rows
+])
+def test_read_flagged_takes_the_file_as_a_spreadsheet_saves_it(tmp_path: Path,
+                                                               saved: bytes) -> None:
+    (tmp_path / "flagged.csv").write_bytes(saved)
+    flagged, source = read_flagged(tmp_path / "flagged.csv", n_samples=10, n_classes=3)
+    assert np.flatnonzero(flagged).tolist() == [3, 7]
+    assert source.tolist() == [-1, -1, -1, 0, -1, -1, -1, -1, -1, -1]
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ("index,label\n3,1\n", "needs the columns index and suspected_source"),
+    ("", "its header is []"),
+    ("index,suspected_source\n3,0\nabc,0\n", "line 3: index 'abc' is not a sample index in 0..9"),
+    ("index,suspected_source\n10,0\n", "line 2: index '10' is not a sample index in 0..9"),
+    ("index,suspected_source\n3,3\n", "line 2: suspected_source '3' is not a class id in 0..2"),
+    ("index,suspected_source\n3,-5\n", "suspected_source '-5' is not a class id"),
+    ("index,suspected_source\n3,cat\n", "suspected_source 'cat' is not a class id"),
+    ("index,suspected_source\n3,0\n4,0\n3,1\n", "line 4: sample 3 is listed again (first on "
+                                                "line 2)"),
+])
+def test_read_flagged_names_the_bad_line(tmp_path: Path, rows: str, message: str) -> None:
+    (tmp_path / "flagged.csv").write_text(rows)
+    with pytest.raises(InputError, match=re.escape(message)):
+        read_flagged(tmp_path / "flagged.csv", n_samples=10, n_classes=3)
+    # the same sample listed twice with the same source is one flag
+    (tmp_path / "flagged.csv").write_text("index,suspected_source\n3,0\n3,0\n")
+    assert read_flagged(tmp_path / "flagged.csv", n_samples=10, n_classes=3)[0].sum() == 1
