@@ -65,6 +65,8 @@ def test_npz_class_name_label_errors(extra: dict, match: str, tmp_path: Path) ->
     ({"x": np.zeros((4, 8, 8)) + 2.0, "y": np.zeros(4, int)}, r"in \[0, 1\]"),
     ({"x": np.zeros(4), "y": np.zeros(4, int)}, "shape"),
     ({"x": np.zeros((4, 8, 8, 2)), "y": np.zeros(4, int)}, "channels"),
+    ({"x": np.full((4, 8, 8), 256, np.uint16), "y": np.zeros(4, int)}, r"0-255; got uint16 .*256"),
+    ({"x": np.full((4, 8, 8), -1), "y": np.zeros(4, int)}, r"0-255; got int64 values in \[-1"),
     ({"x": np.zeros((4, 3)), "y": np.zeros(4, int), "is_poison": np.zeros(3, bool)}, "is_poison"),
     ({"x": np.zeros((4, 3)), "y": np.zeros(4, int), "x_test": np.zeros((2, 3))}, "together"),
 ])
@@ -73,6 +75,15 @@ def test_invalid_arrays(tmp_path: Path, arrays: dict, match: str) -> None:
     np.savez(path, **arrays)
     with pytest.raises(InputError, match=match):
         load_npz(path)
+
+
+def test_integer_images_holding_0_to_255_are_read_as_uint8() -> None:
+    """np.array(a list of lists of pixels) is int64: the same images as uint8, not raw values."""
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 4, 4, 3))
+    d = Dataset(x=pixels, y=np.zeros(5, int), x_test=pixels.astype(np.uint16)[:2],
+                y_test=np.zeros(2, int))
+    assert d.x.dtype == d.x_test.dtype == np.uint8 and np.array_equal(d.x, pixels)
+    assert Dataset(x=pixels[:, 0, 0], y=np.zeros(5, int)).x.dtype == pixels.dtype  # features
 
 
 def test_float_integral_labels_accepted() -> None:

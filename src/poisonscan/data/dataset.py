@@ -6,7 +6,8 @@ Format (all keys but ``x`` and ``y`` optional):
 key                   shape           meaning
 ====================  ==============  ==================================================
 ``x``                 (N, ...)        images (N, H, W) / (N, H, W, C) channels-last, uint8
-                                      0-255 or float 0-1; or feature vectors (N, D)
+                                      0-255 (or another integer dtype holding 0-255, read
+                                      as uint8) or float 0-1; or feature vectors (N, D)
 ``y``                 (N,) int        training labels (possibly poisoned)
 ``is_poison``         (N,) bool       ground truth: the sample carries a trigger
 ``source``            (N,) int        original (true) label of each sample
@@ -74,7 +75,7 @@ class Dataset:
 
     def __post_init__(self) -> None:
         n = len(self.y)
-        check_features("x", self.x)
+        object.__setattr__(self, "x", check_features("x", self.x))
         object.__setattr__(self, "y", check_labels("y", self.y, n=len(self.x), n_name="x"))
         if self.is_poison is not None:
             ip = np.asarray(self.is_poison)
@@ -90,7 +91,8 @@ class Dataset:
                 raise InputError(f"{xk} and {yk} must be given together; got only "
                                  f"{xk if yv is None else yk}.")
             if xv is not None:
-                check_features(xk, xv)
+                xv = check_features(xk, xv)
+                object.__setattr__(self, xk, xv)
                 if xv.shape[1:] != self.x.shape[1:]:
                     raise InputError(f"{xk} must have the sample shape of x {self.x.shape[1:]}; "
                                      f"got {xv.shape[1:]}.")
@@ -186,7 +188,10 @@ def check_labels(name: str, y: object, *, n: int, n_name: str = "x") -> np.ndarr
 
 
 def check_features(name: str, x: object) -> np.ndarray:
-    """Validate a sample array: (N, D), (N, H, W) or (N, H, W, C); finite; images in range."""
+    """Validate a sample array: (N, D), (N, H, W) or (N, H, W, C); finite; images in range.
+
+    Returns it, with integer images of another dtype than uint8 (int64, uint16...) holding
+    values 0-255 as uint8."""
     if not isinstance(x, np.ndarray):
         raise InputError(f"{name} must be a numpy array; got {type(x).__name__}.")
     if x.ndim not in (2, 3, 4):
@@ -203,10 +208,14 @@ def check_features(name: str, x: object) -> np.ndarray:
         if x.ndim > 2 and x.size and (x.min() < 0 or x.max() > 1):
             raise InputError(f"{name} float images must be in [0, 1]; got values in "
                              f"[{float(x.min()):.3g}, {float(x.max()):.3g}].")
-    elif x.dtype.kind == "u" and x.ndim > 2 and x.dtype != np.uint8:
-        raise InputError(f"{name} integer images must be uint8; got {x.dtype}.")
     elif x.dtype.kind not in "uif":
         raise InputError(f"{name} must be numeric; got dtype {x.dtype}.")
+    elif x.ndim > 2 and x.dtype != np.uint8:  # e.g. int64 from np.array(a list of lists)
+        low, high = (int(x.min()), int(x.max())) if x.size else (0, 0)
+        if low < 0 or high > 255:
+            raise InputError(f"{name} integer images must hold values 0-255; got {x.dtype} "
+                             f"values in [{low}, {high}].")
+        return x.astype(np.uint8)
     return x
 
 
