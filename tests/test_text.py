@@ -182,6 +182,24 @@ def test_bad_csv_gives_clear_error(tmp_path: Path, content: bytes, match: str) -
     assert "\n" not in str(info.value)
 
 
+def test_spreadsheet_csv_separators_and_header_case(tmp_path: Path) -> None:
+    """A .csv saved by a European spreadsheet (';' between cells) or with 'Text,Label' reads as
+    the plain file does; a ',' in the header keeps ',' as the separator."""
+    plain = load_text_csv(write_csv(tmp_path / "a.csv", [["text", "label"], ["good, fun", "1"],
+                                                          ["bad", "0"]]))
+    for name, rows, sep in (("b.csv", [["text", "label"]], ";"),
+                            ("c.csv", [["Text", "LABEL"]], ","),
+                            ("d.csv", [["text", "label"]], "\t")):
+        other = load_text_csv(write_csv(tmp_path / name, rows + [["good, fun", "1"], ["bad", "0"]],
+                                        delimiter=sep))
+        assert other.raw_text.tolist() == plain.raw_text.tolist() == ["good, fun", "bad"]
+        assert other.y.tolist() == plain.y.tolist()
+    # two columns differing only in case: neither is guessed
+    twice = write_csv(tmp_path / "e.csv", [["Text", "TEXT", "label"], ["a", "b", "1"]])
+    with pytest.raises(InputError, match="no column 'text'"):
+        load_text_csv(twice)
+
+
 def test_trailing_blank_lines_and_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "ok.csv"
     path.write_bytes(b"\xef\xbb\xbftext,label\ngood film,1\nbad film,0\n\n\n")  # BOM, blank tail
@@ -379,6 +397,25 @@ def test_cli_scans_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert [r["text"] for r in rows] == [raw[int(r["index"])] for r in rows]
     header = (tmp_path / "p" / "flagged.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header.endswith(",label_name,suspected_source_name,text")
+    # other column names: --columns TEXT,LABEL, kept in report.json and used again by repair
+    named = write_csv(tmp_path / "named.csv",
+                      [["review", "stars"]] + [[t, str(lab)] for t, lab in zip(texts, y)])
+    assert main(["scan", str(named), "--out", str(tmp_path / "n"), *fast]) == 2
+    assert "--columns TEXT,LABEL names others" in capsys.readouterr().err
+    assert main(["scan", str(named), "--columns", "review,stars", "--out", str(tmp_path / "n"),
+                 *fast]) == 0
+    report = json.loads((tmp_path / "n" / "report.json").read_text())
+    assert report["parameters"]["columns"] == ["review", "stars"]
+    assert main(["repair", str(named), "--scan", str(tmp_path / "n"), "--out",
+                 str(tmp_path / "nr"), "--no-scratch", "-q"]) == 0
+    for wrong, message in ((["--columns", "review"], "expected TEXT,LABEL"),
+                           (["--columns", "a,a"], "expected TEXT,LABEL"),
+                           (["--columns", "review,star"], "Did you mean 'stars'?")):
+        assert main(["scan", str(named), *wrong, "--out", str(tmp_path / "x"), "-q"]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["scan", str(tmp_path / "p.npz"), "--columns", "a,b", "--out",
+                 str(tmp_path / "x"), "-q"]) == 2
+    assert "applies to a .csv/.tsv text file only" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"text,label\ncaf\xe9,1\n")
     capsys.readouterr()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from . import __version__
-from ._cliutil import floats, height_width, ints
+from ._cliutil import column_names, floats, height_width, ints
 from .attacks import TRIGGERS
 from .attacks.text import DEFAULT_PHRASE
 from .data.builtin import BUILTIN_DATASETS
@@ -19,7 +19,7 @@ from .train import SCHEDULES, TrainConfig
 __all__ = ["DATA_HELP", "build_parser"]
 
 DATA_HELP = (f"a builtin dataset ({', '.join(BUILTIN_DATASETS)}), an .npz file, a UTF-8 "
-             ".csv/.tsv text file with columns text,label, or a folder of images with one "
+             ".csv/.tsv text file with columns text,label (or --columns), or a folder of images with one "
              "subfolder per class")
 
 _POISON_EXAMPLE = """example:
@@ -52,6 +52,11 @@ def _add_image_size(p: argparse.ArgumentParser, help: str = (
     p.add_argument("--image-size", type=height_width, metavar="H,W", help=help)
 
 
+def _add_columns(p: argparse.ArgumentParser, help: str = (
+        "the text and label columns of a .csv/.tsv file (default text,label)")) -> None:
+    p.add_argument("--columns", type=column_names, metavar="TEXT,LABEL", help=help)
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE.toml",
                    help="TOML file of option values (keys as the long options without '--', "
@@ -82,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", dest="data_option", metavar="DATA",
                    help="the same, as an option (as in earlier versions)")
     _add_image_size(p)
+    _add_columns(p)
     p.add_argument("--attack", default="pattern", choices=list(TRIGGERS),
                    help="trigger added to the poisoned copies (default %(default)s)")
     p.add_argument("--rate", type=float, default=0.10,
@@ -108,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                  _SCAN_EXAMPLE)
     s.add_argument("data", help=DATA_HELP)
     _add_image_size(s)
+    _add_columns(s)
     s.add_argument("--out", required=True, help="output folder (report.json, flagged.csv, model)")
     s.add_argument("--model", help="scan this .safetensors model instead of training one")
     s.add_argument("--arch", choices=list(ARCHITECTURES), help="default: from the input shape")
@@ -170,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
                  _REPAIR_EXAMPLE)
     r.add_argument("data", help="the dataset that was scanned: " + DATA_HELP)
     _add_image_size(r, "as given to the scan (default: the scan's --image-size)")
+    _add_columns(r, "as given to the scan (default: the scan's --columns)")
     r.add_argument("--scan", required=True, help="output folder of 'poisonscan scan'")
     r.add_argument("--out", required=True, help="output folder (repair.json, model.safetensors)")
     r.add_argument("--mode", default="relabel", choices=["relabel", "remove"],

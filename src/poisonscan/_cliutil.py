@@ -12,8 +12,8 @@ from ._validation import suggest
 from .data.builtin import is_image_folder
 from .errors import InputError
 
-__all__ = ["floats", "height_width", "ints", "load_config", "out_folder", "remove_empty",
-           "subparser", "unknown_options"]
+__all__ = ["column_names", "floats", "height_width", "ints", "load_config", "out_folder",
+           "remove_empty", "subparser", "unknown_options"]
 
 T = TypeVar("T")
 
@@ -45,6 +45,15 @@ def height_width(text: str) -> tuple[int, int]:
     if h < 1 or w < 1:
         raise argparse.ArgumentTypeError(f"expected H,W of at least 1 pixel each, got {text!r}")
     return h, w
+
+
+def column_names(text: str) -> tuple[str, str]:
+    """argparse type of ``--columns``: ``"review,stars"`` -> ``("review", "stars")``."""
+    names = tuple(v.strip() for v in text.split(","))
+    if len(names) != 2 or not all(names) or names[0] == names[1]:
+        raise argparse.ArgumentTypeError(
+            f"expected TEXT,LABEL (the names of two different columns), got {text!r}")
+    return names  # type: ignore[return-value]
 
 
 def out_folder(args: argparse.Namespace, *, data: str | None = None) -> Path:

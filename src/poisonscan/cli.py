@@ -59,7 +59,7 @@ def _cmd_poison(args: argparse.Namespace) -> int:
     if Path(args.data).exists() and out.resolve() == Path(args.data).resolve():
         raise InputError("--out must differ from the input file (inputs are never modified).")
     data = load_dataset(args.data, args.data_dir, image_size=args.image_size,
-                        progress=not args.quiet)
+                        columns=args.columns, progress=not args.quiet)
     options: dict[str, object] = {}
     if args.attack == "patch":
         options = {"size": args.patch_size, "position": args.patch_position,
@@ -95,7 +95,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         model, spec = load_model(args.model)
     start = time.perf_counter()
     data = load_dataset(args.data, args.data_dir, image_size=args.image_size,
-                        progress=not args.quiet)
+                        columns=args.columns, progress=not args.quiet)
     load_s = time.perf_counter() - start
     cache = {} if args.cache == "off" else {"cache_dir": args.out, "cache_dtype": args.cache}
 
@@ -107,7 +107,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                   spec=spec, layer=args.layer, progress=not args.quiet, on_trained=keep, **cache)
     result.timings = {"load": load_s, **result.timings}
     params = {"train": _train_params(config, result.spec.arch, args.model),
-              "config_file": args.config, "image_size": args.image_size}
+              "config_file": args.config, "image_size": args.image_size,
+              "columns": args.columns}
     report = write_scan(args.out, result, data, source=str(args.data), parameters=params,
                         progress=not args.quiet)
     if not args.quiet:
@@ -127,9 +128,10 @@ def _cmd_repair(args: argparse.Namespace) -> int:
         raise InputError(f"--save-data would overwrite the input {args.data}: name another --out "
                          "(inputs are never modified).")
     image_size = args.image_size or scanned.report["parameters"].get("image_size")
+    columns = args.columns or scanned.report["parameters"].get("columns")
     data = load_dataset(args.data, args.data_dir,
                         image_size=tuple(image_size) if image_size else None,
-                        progress=not args.quiet)
+                        columns=tuple(columns) if columns else None, progress=not args.quiet)
     if len(data.y) != scanned.report["input"]["n_samples"]:
         raise InputError(f"{args.data} has {len(data.y)} samples but the scan in {args.scan} "
                          f"covered {scanned.report['input']['n_samples']}: repair the same data.")

@@ -155,7 +155,7 @@ def is_image_folder(spec: str | os.PathLike[str]) -> bool:
 
 def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] | None = None,
                  *, image_size: tuple[int, int] | None = None,
-                 progress: bool = False) -> Dataset:
+                 columns: tuple[str, str] | None = None, progress: bool = False) -> Dataset:
     """Load a builtin dataset by name, or a dataset file or folder by path.
 
     Parameters
@@ -169,6 +169,9 @@ def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
         Folder holding the builtin datasets (default ``$POISONSCAN_DATA``).
     image_size
         ``(height, width)`` to resize the images of an image folder to; other inputs refuse it.
+    columns
+        ``(text, label)``: the column names of a ``.csv``/``.tsv`` text file (default
+        ``("text", "label")``); other inputs refuse it.
     progress
         Show a progress bar while the images of an image folder are decoded.
     """
@@ -176,12 +179,17 @@ def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     if image_size is not None and not is_image_folder(spec):
         raise InputError("--image-size applies to a folder of images only; "
                          f"{spec_str!r} is not one.")
+    is_csv = spec_str not in BUILTIN_DATASETS and path.suffix.lower() in (".csv", ".tsv")
+    if columns is not None and not is_csv:
+        raise InputError(f"--columns applies to a .csv/.tsv text file only; {spec_str!r} is not "
+                         "one.")
     if spec_str in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[spec_str](data_dir)
     if is_image_folder(spec):
         return load_image_folder(path, image_size=image_size, progress=progress)
-    if path.suffix.lower() in (".csv", ".tsv"):
-        return load_text_csv(path)
+    if is_csv:
+        text_column, label_column = columns or ("text", "label")
+        return load_text_csv(path, text_column=text_column, label_column=label_column)
     if path.suffix.lower() == ".npz" or path.exists():
         return load_npz(path)
     raise InputError(f"unknown dataset {spec_str!r}: expected a builtin name "

@@ -186,9 +186,11 @@ def _decode_utf8(path: Path) -> str:
 
 
 def _delimiter(path: Path, text: str) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        return "," if suffix == ".csv" else "\t"
+    suffix, header = path.suffix.lower(), text.split("\n", 1)[0]
+    if suffix == ".tsv":
+        return "\t"
+    if suffix == ".csv":  # ',' unless the header has none but ';' (a European spreadsheet) or tab
+        return next((d for d in ",;\t" if d in header), ",")
     try:
         return csv.Sniffer().sniff(text[:8192], delimiters=",\t;|").delimiter
     except csv.Error:
@@ -225,18 +227,20 @@ def _read_rows(path: Path, text: str, delimiter: str, text_column: str,
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = [h.strip() for h in next(reader)]
-        columns = {}
-        for col in (text_column, label_column):
+        at = []
+        for wanted in (text_column, label_column):
+            folded = [h for h in header if h.casefold() == wanted.casefold()]
+            col = folded[0] if wanted not in header and len(folded) == 1 else wanted  # 'Text'
             if col not in header:
-                raise InputError(f"{path} has no column {col!r} (the first row must be a header "
-                                 f"naming the columns); columns found: "
-                                 f"{', '.join(map(repr, header)) or '(none)'}."
-                                 + suggest(col, header))
+                raise InputError(f"{path} has no column {wanted!r} (the first row must be a "
+                                 f"header naming the columns); columns found: "
+                                 f"{', '.join(map(repr, header)) or '(none)'} (--columns "
+                                 "TEXT,LABEL names others)." + suggest(wanted, header))
             if header.count(col) > 1:
                 raise InputError(f"{path} names column {col!r} {header.count(col)} times in "
                                  "its header; expected each column once.")
-            columns[col] = header.index(col)
-        ti, li = columns[text_column], columns[label_column]
+            at.append(header.index(col))
+        ti, li = at
         texts: list[str] = []
         labels: list[str] = []
         blank_line = 0
@@ -271,8 +275,10 @@ def load_text_csv(path: str | os.PathLike[str], *, text_column: str = "text",
                   max_size: int = 20000) -> Dataset:
     """Load sentences and labels from a UTF-8 CSV/TSV file with a header row.
 
-    The delimiter is ``,`` for ``.csv``, tab for ``.tsv``, else sniffed. Labels: see the module
-    docstring. Every row is a training sample in file order unless ``test_fraction`` > 0.
+    The delimiter is ``,`` for ``.csv`` (``;`` or tab when the header row has them but no
+    ``,``), tab for ``.tsv``, else sniffed. A column is found by its name, or by the one name
+    that differs from it only in case. Labels: see the module docstring. Every row is a
+    training sample in file order unless ``test_fraction`` > 0.
 
     Returns
     -------
