@@ -123,8 +123,13 @@ def test_build_and_save_figures(small_scan, tmp_path: Path) -> None:
             assert set(shown) <= set(cc.indices[cc.assignment == c])
             assert np.all(np.diff(result.detection.score[shown]) <= 0)
             assert decode_png(png).shape[:2] == f.sprite_shapes[c]
+    # a folder an earlier scan wrote into: its plots go, a file of the user's stays
+    (tmp_path / "plots").mkdir()
+    for stale in ("class_99_scatter.png", "class_99_sprite_c1.png", "class_1_notes.png"):
+        (tmp_path / "plots" / stale).write_bytes(PNG_MAGIC)
     paths = save_figures(figs, tmp_path / "plots")
     names = {p.name for p in paths}
+    assert {p.name for p in (tmp_path / "plots").iterdir()} == names | {"class_1_notes.png"}
     assert plot_names(figs[0].label) in names and plot_names(figs[0].label, 0) in names
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in paths)
     assert not [p for p in (tmp_path / "plots").iterdir() if p.name.startswith(".")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,9 @@ class ClassFigures:
     sprite_shapes: dict[int, tuple[int, int]] = field(default_factory=dict)
     sprite_indices: dict[int, np.ndarray] = field(default_factory=dict)
     n_plotted: int = 0
+
+
+_PLOT_NAME = re.compile(r"class_\d+_(scatter|sprite_c\d+)\.png")
 
 
 def plot_names(label: int, cluster: int | None = None) -> str:
@@ -296,7 +300,11 @@ def build_figures(result_clusters: list[ClassClusters], detection: DetectionResu
 
 
 def save_figures(figures: list[ClassFigures], plots_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write every figure into ``plots_dir`` as PNG files (atomically); returns their paths."""
+    """Write every figure into ``plots_dir`` as PNG files (atomically); returns their paths.
+
+    Plots an earlier scan into the same folder left (``class_*.png`` of classes or clusters
+    this scan does not have) are removed, so the folder shows this scan only; other files
+    are left alone."""
     out = Path(plots_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -307,4 +315,7 @@ def save_figures(figures: list[ClassFigures], plots_dir: str | os.PathLike[str])
             with atomic_path(out / name, suffix=".png") as tmp:
                 tmp.write_bytes(png)
             written.append(out / name)
+    for old in set(out.glob("class_*.png")) - set(written):
+        if _PLOT_NAME.fullmatch(old.name):
+            old.unlink()
     return written
