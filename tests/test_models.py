@@ -158,6 +158,8 @@ def test_cosine_schedule_decays_to_zero(monkeypatch: pytest.MonkeyPatch) -> None
     np.testing.assert_allclose(seen, expected, rtol=1e-9)
     with pytest.raises(InputError, match="Did you mean 'cosine'"):
         TrainConfig(schedule="cosin")
+    with pytest.raises(InputError, match="lr must be above 0"):  # a model that never learns
+        TrainConfig(lr=0.0)
 
 
 def test_augmented_training_learns_and_is_seeded() -> None:

@@ -43,13 +43,17 @@ def check_real(
     low: float | None = None,
     high: float | None = None,
     high_open: bool = False,
+    low_open: bool = False,
 ) -> float:
-    """Check that ``value`` is a finite real number in ``[low, high]`` (or ``[low, high)``)."""
+    """Check that ``value`` is a real number (not NaN) in ``[low, high]``; ``low_open`` and
+    ``high_open`` leave out that end."""
     if isinstance(value, bool) or not isinstance(value, Real) or value != value:
         raise InputError(f"{param} must be a number; got {value!r}.")
     value = float(value)
     if high_open and high is not None and value >= high:
         raise InputError(f"{param} must be in [{low}, {high}); got {value}.")
+    if low_open and low is not None and value <= low:
+        raise InputError(f"{param} must be above {low}; got {value}.")
     _check_range(param, value, low, high)
     return value
 

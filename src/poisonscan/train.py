@@ -55,7 +55,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs, low=1)
         check_int("batch_size", self.batch_size, low=1)
-        check_real("lr", self.lr, low=0.0)
+        check_real("lr", self.lr, low=0.0, low_open=True)
         check_int("seed", self.seed, low=0)
         if not isinstance(self.augment, bool):
             raise InputError(f"augment must be true or false; got {self.augment!r}.")
