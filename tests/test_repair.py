@@ -209,6 +209,10 @@ def test_repair_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert main(["repair", str(path), "--scan", str(tmp_path / "s"), "--out",
                  str(tmp_path / "e"), "--no-scratch", "-q"]) == 0
     assert json.loads((tmp_path / "e" / "repair.json").read_text())["n_flagged"] == 1
+    # --epochs 0 is refused, not taken as "the default"
+    assert main(["repair", str(path), "--scan", str(tmp_path / "s"), "--out",
+                 str(tmp_path / "e0"), "--epochs", "0", "-q"]) == 2
+    assert "epochs must be in [1, inf]; got 0" in capsys.readouterr().err
     # a folder that is not a scan output, and data that is not the scanned data
     assert main(["repair", str(path), "--scan", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "not a scan output folder" in capsys.readouterr().err

@@ -145,7 +145,8 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     recorded = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}
     scan_config = TrainConfig(**{k: v for k, v in train.items() if k in recorded},
                               seed=args.seed, device=args.device)
-    epochs = args.epochs or (1 if args.mode == "relabel" else scan_config.epochs)
+    epochs = args.epochs if args.epochs is not None else (
+        1 if args.mode == "relabel" else scan_config.epochs)
     result = repair(scanned.model, scanned.spec, data, scanned.flagged, scanned.suspected_source,
                     mode=args.mode, config=dataclasses.replace(scan_config, epochs=epochs),
                     scratch_config=None if args.no_scratch else scan_config,
