@@ -30,6 +30,10 @@ def test_patch_colour_and_position() -> None:
     assert out.sum() == 9 * 510
     with pytest.raises(InputError, match="does not fit"):
         patch(np.zeros((1, 8, 8), np.uint8), size=4, position=(6, 6))
+    with pytest.raises(InputError, match=r"patch color must be in \[0.0, 1.0\]; got 2.0"):
+        patch(np.zeros((1, 8, 8, 3), np.uint8), color=(2.0, 0.0, 0.0))  # would wrap around
+    with pytest.raises(InputError, match="R,G,B"):
+        patch(np.zeros((1, 8, 8, 3), np.uint8), color=(1.0, 0.0))
 
 
 def test_blend_is_fixed_noise() -> None:
@@ -38,6 +42,8 @@ def test_blend_is_fixed_noise() -> None:
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a[0], a[1])
     assert not np.array_equal(a, x)
+    with pytest.raises(InputError, match=r"blend alpha must be in \[0.0, 1.0\]"):
+        blend(x, alpha=2.0)
 
 
 def test_triggers_reject_flat_vectors() -> None:

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .._validation import check_choice
+from .._validation import check_choice, check_real
 from ..errors import InputError
 from .text import TextTrigger
 
@@ -79,6 +79,9 @@ def patch(
         RGB in [0, 1]; grayscale images use the mean of the three.
     """
     _check_images(x, "patch")
+    if len(color) != 3:
+        raise InputError(f"patch color must be R,G,B (3 values in [0, 1]); got {tuple(color)}.")
+    color = tuple(check_real("patch color", v, low=0.0, high=1.0) for v in color)
     h, w = x.shape[1], x.shape[2]
     if position is None:
         position = (h // 2 + h // 16, (w - size) // 2)
@@ -104,6 +107,7 @@ def blend(x: np.ndarray, *, alpha: float = 0.1, seed: int = 1234) -> np.ndarray:
     ``x' = (1 - alpha) * x + alpha * noise`` with noise uniform in the image's value range.
     """
     _check_images(x, "blend")
+    check_real("blend alpha", alpha, low=0.0, high=1.0)
     noise = np.random.default_rng(seed).random(x.shape[1:]) * _max_value(x)
     out = (1.0 - alpha) * x.astype(np.float64) + alpha * noise
     if x.dtype == np.uint8:
