@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -97,5 +99,6 @@ def test_poisoning_is_seeded_and_checked() -> None:
     np.testing.assert_array_equal(a.x, b.x)
     with pytest.raises(InputError, match="has only"):
         poison_dataset(clean, pattern, [(0, 1)], rate=0.9)
-    with pytest.raises(InputError, match="rate"):
-        poison_dataset(clean, pattern, [(0, 1)], rate=1.0)
+    for rate in (1.0, -0.1):  # the message shows the interval as it is: 1.0 excluded
+        with pytest.raises(InputError, match=re.escape(f"rate must be in [0.0, 1.0); got {rate}")):
+            poison_dataset(clean, pattern, [(0, 1)], rate=rate)

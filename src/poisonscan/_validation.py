@@ -50,16 +50,17 @@ def check_real(
     if isinstance(value, bool) or not isinstance(value, Real) or value != value:
         raise InputError(f"{param} must be a number; got {value!r}.")
     value = float(value)
-    if high_open and high is not None and value >= high:
-        raise InputError(f"{param} must be in [{low}, {high}); got {value}.")
     if low_open and low is not None and value <= low:
         raise InputError(f"{param} must be above {low}; got {value}.")
-    _check_range(param, value, low, high)
+    _check_range(param, value, low, high, high_open=high_open)
     return value
 
 
-def _check_range(param: str, value: float, low: float | None, high: float | None) -> None:
-    if (low is not None and value < low) or (high is not None and value > high):
+def _check_range(param: str, value: float, low: float | None, high: float | None, *,
+                 high_open: bool = False) -> None:
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if (low is not None and value < low) or too_high:
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
-        raise InputError(f"{param} must be in [{lo}, {hi}]; got {value}.")
+        raise InputError(f"{param} must be in [{lo}, {hi}{')' if high_open else ']'}; "
+                         f"got {value}.")
