@@ -19,8 +19,8 @@ from .train import SCHEDULES, TrainConfig
 __all__ = ["DATA_HELP", "build_parser"]
 
 DATA_HELP = (f"a builtin dataset ({', '.join(BUILTIN_DATASETS)}), an .npz file, a UTF-8 "
-             ".csv/.tsv text file with columns text,label (or --columns), or a folder of images with one "
-             "subfolder per class")
+             ".csv/.tsv text file with columns text,label (or --columns), or a folder of images "
+             "with one subfolder per class")
 
 _POISON_EXAMPLE = """example:
   poisonscan poison mnist --data-dir ../shared/datasets --attack pattern \\
