@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import make_blob_images
 from poisonscan.attacks import pattern, poison_dataset
 from poisonscan.cli import main
-from poisonscan.data import load_dataset, load_image_folder, load_npz, save_dataset
+from poisonscan.data import images, load_dataset, load_image_folder, load_npz, save_dataset
 from poisonscan.errors import InputError
 
 FAST = ["--epochs", "2", "--n-components", "4", "--n-init", "5", "-q"]
@@ -82,6 +82,31 @@ def test_mixed_sizes_need_image_size(tmp_path: Path) -> None:
         load_image_folder(tmp_path)
     data = load_image_folder(tmp_path, image_size=(6, 4))
     assert data.x.shape == (3, 6, 4, 3)
+
+
+def test_images_too_large_for_memory_are_refused_before_decoding(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Pixels that would not fit in the memory left fail at once, with a size that fits."""
+    write_folder(tmp_path / "d", np.full((4, 100, 100, 3), 9, np.uint8), np.array([0, 0, 1, 1]),
+                 ["a", "b"])
+    monkeypatch.setattr(images, "_available_memory", lambda: 100_000)  # 4 x 30,000 bytes needed
+    decoded = []
+    monkeypatch.setattr(images, "_pixels", lambda *a: decoded.append(a))
+    with pytest.raises(InputError, match=r"the 4 images of .* at 100x100 pixels need 0.1 MiB of "
+                                         r"memory, .* pass --image-size H,W .*\(e.g. 64,64: "):
+        load_image_folder(tmp_path / "d")
+    assert decoded == []  # refused before any image was decoded
+    monkeypatch.undo()
+    monkeypatch.setattr(images, "_available_memory", lambda: 100_000)
+    assert load_image_folder(tmp_path / "d", image_size=(64, 64)).x.shape == (4, 64, 64, 3)
+    # and an allocation that fails anyway is one line, not a traceback
+    monkeypatch.setattr(images, "_available_memory", lambda: None)
+    monkeypatch.setattr(np, "empty", lambda *a, **k: (_ for _ in ()).throw(MemoryError("4 TiB")))
+    assert main(["scan", str(tmp_path / "d"), "--out", str(tmp_path / "o"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("poisonscan scan: error: out of memory (4 TiB); use smaller inputs or a "
+                   "machine with more memory.\n")
 
 
 def test_large_images_decode_exactly_in_threads(tmp_path: Path) -> None:

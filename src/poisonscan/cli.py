@@ -252,6 +252,10 @@ def _run(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(f"poisonscan {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:
+        print(f"poisonscan {args.command}: error: out of memory ({exc or 'no details'}); use "
+              "smaller inputs or a machine with more memory.", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         saved = getattr(args, "saved_model", None)
         print("poisonscan: interrupted" + (

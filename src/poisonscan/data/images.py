@@ -18,7 +18,8 @@ Images of 128x128 pixels or more are decoded in a few threads (Pillow releases t
 decodes; smaller ones decode faster in one). When JPEGs are resized to a much smaller size, the
 decoder first scales them down by 2, 4 or 8 in the DCT domain (Pillow's ``draft``), which skips
 most of the work. ``benchmarks/image_folder.py --photos`` measures both. Every unreadable file is
-named in one error, not only the first.
+named in one error, not only the first. Images whose array would not fit in the memory available
+are refused from their headers, before any is decoded.
 """
 
 from __future__ import annotations
@@ -52,6 +53,35 @@ _MAX_THREADS = 8
 _THREAD_PIXELS = 128 * 128  # mean pixels per file from which threads decode faster (2 cores)
 _CHUNK = 64  # files per thread task
 _NAMED_IN_ERROR = 5  # unreadable files named in the error message; the rest are counted
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory the system can still give (Linux's MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_memory(root: Path, n: int, size: tuple[int, int], channels: int) -> None:
+    """Refuse, before decoding, images whose uint8 array would not fit in the memory available
+    (the decoding would otherwise end minutes later in the kernel's out-of-memory kill)."""
+    need, free = n * size[0] * size[1] * channels, _available_memory()
+    if free is None or need <= free:
+        return
+    fits = 64 if n * 64 * 64 * channels <= free // 2 else 32
+    raise InputError(f"the {n:,} images of {root} at {size[1]}x{size[0]} pixels need "
+                     f"{_size(need)} of memory, more than the {_size(free)} available; pass "
+                     f"--image-size H,W to shrink them (e.g. {fits},{fits}: "
+                     f"{_size(n * fits * fits * channels)}).")
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -225,6 +255,7 @@ def load_image_folder(folder: str | os.PathLike[str], *,
                              f"{other[0]} in e.g. {odd}); pass --image-size H,W to resize "
                              "them all.")
         size = headers[0][1]
+    _check_memory(root, len(files), size, 1 if grey else 3)
     x = np.empty((len(files), size[1], size[0], *(() if grey else (3,))), dtype=np.uint8)
 
     def fill(i: int) -> None:
