@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from poisonscan.data import Dataset, load_dataset, load_mnist, load_npz, save_dataset
+from poisonscan.data import Dataset, load_dataset, load_mnist, load_npz, memory, save_dataset
+from poisonscan.data.memory import npz_nbytes
 from poisonscan.errors import InputError
 
 
@@ -84,6 +85,21 @@ def test_integer_images_holding_0_to_255_are_read_as_uint8() -> None:
                 y_test=np.zeros(2, int))
     assert d.x.dtype == d.x_test.dtype == np.uint8 and np.array_equal(d.x, pixels)
     assert Dataset(x=pixels[:, 0, 0], y=np.zeros(5, int)).x.dtype == pixels.dtype  # features
+
+
+def test_npz_too_large_for_memory_is_refused_before_loading(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    arrays = {"x": np.zeros((50, 8, 8, 3), np.uint8), "y": np.zeros(50, np.int64),
+              "x_test": np.zeros((7, 8, 8, 3), np.float32), "y_test": np.zeros(7, np.int64)}
+    np.savez_compressed(tmp_path / "d.npz", **arrays, unrelated=np.zeros(10**6))
+    need = sum(a.nbytes for a in arrays.values())
+    assert npz_nbytes(tmp_path / "d.npz", {"x", "y", "x_test", "y_test", "vocab"}) == need
+    monkeypatch.setattr(memory, "available_memory", lambda: need - 1)
+    with pytest.raises(InputError, match=r"the arrays of .*d.npz need 0.0 MiB of memory, more "
+                                         r"than the 0.0 MiB available"):
+        load_npz(tmp_path / "d.npz")
+    monkeypatch.setattr(memory, "available_memory", lambda: need)  # the unrelated array: not read
+    assert load_npz(tmp_path / "d.npz").x.shape == (50, 8, 8, 3)
 
 
 def test_float_integral_labels_accepted() -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import make_blob_images
 from poisonscan.attacks import pattern, poison_dataset
 from poisonscan.cli import main
-from poisonscan.data import images, load_dataset, load_image_folder, load_npz, save_dataset
+from poisonscan.data import images, load_dataset, load_image_folder, load_npz, memory, save_dataset
 from poisonscan.errors import InputError
 
 FAST = ["--epochs", "2", "--n-components", "4", "--n-init", "5", "-q"]
@@ -90,7 +90,7 @@ def test_images_too_large_for_memory_are_refused_before_decoding(
     """Pixels that would not fit in the memory left fail at once, with a size that fits."""
     write_folder(tmp_path / "d", np.full((4, 100, 100, 3), 9, np.uint8), np.array([0, 0, 1, 1]),
                  ["a", "b"])
-    monkeypatch.setattr(images, "_available_memory", lambda: 100_000)  # 4 x 30,000 bytes needed
+    monkeypatch.setattr(memory, "available_memory", lambda: 100_000)  # 4 x 30,000 bytes needed
     decoded = []
     monkeypatch.setattr(images, "_pixels", lambda *a: decoded.append(a))
     with pytest.raises(InputError, match=r"the 4 images of .* at 100x100 pixels need 0.1 MiB of "
@@ -98,10 +98,10 @@ def test_images_too_large_for_memory_are_refused_before_decoding(
         load_image_folder(tmp_path / "d")
     assert decoded == []  # refused before any image was decoded
     monkeypatch.undo()
-    monkeypatch.setattr(images, "_available_memory", lambda: 100_000)
+    monkeypatch.setattr(memory, "available_memory", lambda: 100_000)
     assert load_image_folder(tmp_path / "d", image_size=(64, 64)).x.shape == (4, 64, 64, 3)
     # and an allocation that fails anyway is one line, not a traceback
-    monkeypatch.setattr(images, "_available_memory", lambda: None)
+    monkeypatch.setattr(memory, "available_memory", lambda: None)
     monkeypatch.setattr(np, "empty", lambda *a, **k: (_ for _ in ()).throw(MemoryError("4 TiB")))
     assert main(["scan", str(tmp_path / "d"), "--out", str(tmp_path / "o"), "-q"]) == 1
     err = capsys.readouterr().err

@@ -40,6 +40,7 @@ import numpy as np
 
 from .._io import save_npz
 from ..errors import InputError
+from .memory import check_fits, npz_nbytes
 
 __all__ = ["MAX_CLASSES", "Dataset", "load_npz", "save_dataset", "check_labels",
            "check_features"]
@@ -263,6 +264,8 @@ def load_npz(path: str | os.PathLike[str]) -> Dataset:
     if not zipfile.is_zipfile(path):
         raise InputError(f"{path} is not a readable .npz file (not a zip archive of arrays).")
     try:
+        check_fits(npz_nbytes(path, {"x", "y", *_OPTIONAL}), f"the arrays of {path}",
+                   "load a part of it elsewhere, or use a machine with more memory.")
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
             missing = {"x", "y"} - keys

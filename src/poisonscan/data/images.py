@@ -37,6 +37,7 @@ from joblib import effective_n_jobs
 from tqdm.auto import tqdm
 
 from ..errors import InputError
+from . import memory
 from .dataset import Dataset
 
 if TYPE_CHECKING:  # Pillow is imported when a folder is read, not at start-up
@@ -55,33 +56,14 @@ _CHUNK = 64  # files per thread task
 _NAMED_IN_ERROR = 5  # unreadable files named in the error message; the rest are counted
 
 
-def _available_memory() -> int | None:
-    """Bytes of memory the system can still give (Linux's MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def _check_memory(root: Path, n: int, size: tuple[int, int], channels: int) -> None:
-    """Refuse, before decoding, images whose uint8 array would not fit in the memory available
-    (the decoding would otherwise end minutes later in the kernel's out-of-memory kill)."""
-    need, free = n * size[0] * size[1] * channels, _available_memory()
-    if free is None or need <= free:
-        return
+    """Refuse, before decoding, images whose uint8 array would not fit in memory."""
+    free = memory.available_memory() or 0
     fits = 64 if n * 64 * 64 * channels <= free // 2 else 32
-    raise InputError(f"the {n:,} images of {root} at {size[1]}x{size[0]} pixels need "
-                     f"{_size(need)} of memory, more than the {_size(free)} available; pass "
-                     f"--image-size H,W to shrink them (e.g. {fits},{fits}: "
-                     f"{_size(n * fits * fits * channels)}).")
-
-
-def _size(n_bytes: int) -> str:
-    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
+    memory.check_fits(n * size[0] * size[1] * channels,
+                      f"the {n:,} images of {root} at {size[1]}x{size[0]} pixels",
+                      f"pass --image-size H,W to shrink them (e.g. {fits},{fits}: "
+                      f"{memory.format_bytes(n * fits * fits * channels)}).")
 
 
 def _image_files(folder: Path) -> list[Path]:
