@@ -413,6 +413,10 @@ def test_cli_scans_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
                            (["--columns", "review,star"], "Did you mean 'stars'?")):
         assert main(["scan", str(named), *wrong, "--out", str(tmp_path / "x"), "-q"]) == 2
         assert message in capsys.readouterr().err
+    (tmp_path / "three.toml").write_text('columns = ["review", "stars", "x"]\n')
+    assert main(["scan", str(named), "--config", str(tmp_path / "three.toml"), "--out",
+                 str(tmp_path / "x"), "-q"]) == 2
+    assert "columns must be two column names" in capsys.readouterr().err
     assert main(["scan", str(tmp_path / "p.npz"), "--columns", "a,b", "--out",
                  str(tmp_path / "x"), "-q"]) == 2
     assert "applies to a .csv/.tsv text file only" in capsys.readouterr().err

@@ -183,6 +183,9 @@ def load_dataset(spec: str | os.PathLike[str], data_dir: str | os.PathLike[str] 
     if columns is not None and not is_csv:
         raise InputError(f"--columns applies to a .csv/.tsv text file only; {spec_str!r} is not "
                          "one.")
+    if columns is not None and (len(columns) != 2 or not all(isinstance(c, str) and c
+                                                             for c in columns)):
+        raise InputError(f"columns must be two column names (text, label); got {columns!r}.")
     if spec_str in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[spec_str](data_dir)
     if is_image_folder(spec):
