@@ -265,8 +265,7 @@ def test_chromium_renders_the_report(scanned: SimpleNamespace, tmp_path: Path) -
 def test_images_beyond_the_budget_are_linked_poisoned_classes_first(
         scanned: SimpleNamespace) -> None:
     figs = build_figures(scanned.result.clusters, scanned.result.detection, scanned.data)
-    sizes = {f.label: sum(4 * -(-len(p) // 3) for p in [f.scatter, *f.sprites.values()])
-             for f in figs}
+    sizes = {f.label: sum(4 * -(-len(p) // 3) for p in f.pngs().values()) for f in figs}
     poisoned = [c["label"] for c in scanned.report["classes"] if c["verdict"] == "poisoned"]
     clean = [c["label"] for c in scanned.report["classes"] if c["verdict"] == "clean"]
     assert poisoned and clean
@@ -277,8 +276,9 @@ def test_images_beyond_the_budget_are_linked_poisoned_classes_first(
     urls = outline(html).urls
     linked = sorted({int(m) for u in urls for m in re.findall(r"^plots/class_(\d+)_", u)})
     assert linked == sorted(clean)
-    assert sum(u.startswith("data:") for u in urls) == sum(1 + len(f.sprites) for f in figs
+    assert sum(u.startswith("data:") for u in urls) == sum(len(f.pngs()) for f in figs
                                                            if f.label in poisoned)
+    assert any(f.differences for f in figs if f.label in poisoned)  # embedded with them
     assert f"the figures of {len(clean):,} classes (all clean) are not embedded" in html
     assert all((scanned.out / u).is_file() for u in urls if u.startswith("plots/"))
     # no plots folder: the images beyond the budget are left out, and the page says so

@@ -12,6 +12,8 @@ from conftest import planted_activations
 
 from poisonscan.data import Dataset
 from poisonscan.detect import ActivationClustering
+from poisonscan.detect.result import ClassReport, ClusterReport
+from poisonscan.report.pictures import class_differences, difference_map, mean_image
 from poisonscan.report.plots import (build_figures, image_to_png, plot_names, project_2d,
                                      save_figures, scatter_png, sprite, subsample, thumbnails)
 from poisonscan.report.text import distinctive_terms, render_text_cluster, texts_of
@@ -133,6 +135,33 @@ def test_build_and_save_figures(small_scan, tmp_path: Path) -> None:
     assert plot_names(figs[0].label) in names and plot_names(figs[0].label, 0) in names
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in paths)
     assert not [p for p in (tmp_path / "plots").iterdir() if p.name.startswith(".")]
+
+
+def test_difference_of_means_shows_the_trigger_of_a_flagged_cluster() -> None:
+    """Poison = source images + a stamped trigger: the difference of the flagged cluster's mean
+    and the source's unflagged mean is largest exactly at the trigger."""
+    rng = np.random.default_rng(0)
+    source = rng.integers(0, 200, (60, 12, 12, 3), dtype=np.uint8)
+    poison = source[:20].copy()
+    poison[:, 9:11, 9:11] = 255
+    x = np.concatenate([source, rng.integers(0, 200, (60, 12, 12, 3), dtype=np.uint8), poison])
+    data = Dataset(x=x, y=np.repeat([0, 1, 1], [60, 60, 20]))
+    flagged = np.arange(140) >= 120
+    verdict = ClassReport(1, 80, "poisoned", (
+        ClusterReport(0, 60, 0.75, None, False),
+        ClusterReport(1, 20, 0.25, None, True, suspected_source=0)))
+    indices, assignment = np.arange(60, 140), np.repeat([0, 1], [60, 20])
+    pngs = class_differences(verdict, indices, assignment, flagged, data)
+    assert set(pngs) == {1} and pngs[1].startswith(PNG_MAGIC)
+    diff = difference_map(mean_image(x, np.arange(120, 140)), mean_image(x, np.arange(60)))
+    trigger = np.zeros(diff.shape, bool)
+    trigger[9:11, 9:11] = True
+    assert diff[trigger].min() > 2 * diff[~trigger].max()
+    # no figure for a clean verdict, nor when every source sample is flagged too
+    clean = ClassReport(1, 80, "clean", (ClusterReport(0, 60, 0.75, None, False),
+                                         ClusterReport(1, 20, 0.25, None, False)))
+    assert class_differences(clean, indices, assignment, flagged, data) == {}
+    assert class_differences(verdict, indices, assignment, flagged | (data.y == 0), data) == {}
 
 
 def test_feature_vectors_get_no_sprites(small_scan) -> None:

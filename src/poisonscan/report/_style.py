@@ -59,6 +59,8 @@ img.scatter { display: block; max-width: 100%; height: auto; margin: 6px 0; }
 .sprites img { image-rendering: pixelated; max-width: 100%; height: auto;
                border: 1px solid var(--line); background: #fff; }
 figcaption { font-size: 13px; color: var(--muted); max-width: 480px; }
+figure.diff { margin: 14px 0 0; }
+img.diff { display: block; max-width: 100%; height: auto; }
 ol.shown { max-height: 12em; overflow-y: auto; margin: 4px 0; padding-left: 2.5em;
            font-family: ui-monospace, monospace; font-size: 12px; }
 figcaption b.flag, h4 b.flag { color: var(--bad); }

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .._io import write_text
 from ..data.dataset import Dataset
 from ._style import CSS
-from .plots import ClassFigures, build_figures, save_figures
+from .plots import ClassFigures, build_figures, plot_names, save_figures
 from .samples import image_sources, img_tag, not_embedded_note, samples_block
 from .summary import class_label
 from .tables import cluster_table, pct, table
@@ -108,7 +108,7 @@ def _truth_line(report: dict[str, Any], label: int) -> str:
             f"flagged (precision {per['precision']:.3f}, recall {per['recall']:.3f}).</p>")
 
 
-def _class_section(cls: dict[str, Any], fig: ClassFigures | None, srcs: dict[int | None, str],
+def _class_section(cls: dict[str, Any], fig: ClassFigures | None, srcs: dict[str, str],
                    report: dict[str, Any], result: ScanResult, data: Dataset,
                    texts: Sequence[str] | None) -> str:
     label, bad = cls["label"], cls["verdict"] == "poisoned"
@@ -130,7 +130,7 @@ def _class_section(cls: dict[str, Any], fig: ClassFigures | None, srcs: dict[int
              else [f'<p class="note">{escape(note)}.</p>'])
     if fig is not None:
         alt = f"class {label}: reduced activations projected to 2-D"
-        parts.insert(0, img_tag(srcs.get(None, ""), alt, "scatter")
+        parts.insert(0, img_tag(srcs.get(plot_names(label), ""), alt, "scatter")
                      + f'<p class="note">The reduced activations of class {label}: across, '
                      "the direction from the largest cluster's centre to the next one's; up, "
                      f"the main remaining direction ({fig.n_plotted:,} of "

@@ -1,4 +1,6 @@
-"""Figures of a scan: per-class 2-D scatters of the reduced activations, and image sprites.
+"""Figures of a scan, per class: a 2-D scatter of the reduced activations, and for images the
+pictures of :mod:`~poisonscan.report.pictures` (each cluster's mosaic, and each flagged
+cluster's mean image against its suspected source's); and their PNG files.
 
 Everything is drawn headless on matplotlib's Agg canvas (``matplotlib.figure.Figure`` with
 ``FigureCanvasAgg``, never ``pyplot``), so no display is needed and the backend of a user's
@@ -21,6 +23,8 @@ from .._io import atomic_path
 from ..data.dataset import Dataset
 from ..detect.cluster import ClassClusters
 from ..detect.result import DetectionResult
+from .pictures import (THUMBNAIL_PX, class_differences, image_to_png, sprite, subsample,
+                       thumbnails)
 
 __all__ = ["ClassFigures", "THUMBNAIL_PX", "build_figures", "image_to_png", "plot_names",
            "project_2d", "save_figures", "scatter_png", "split_axis", "sprite", "subsample",
@@ -48,6 +52,9 @@ class ClassFigures:
         Cluster id -> (height, width) of the mosaic in pixels.
     sprite_indices
         Cluster id -> the dataset indices of the samples shown, in mosaic order (row by row).
+    differences
+        Cluster id -> its mean image beside its suspected source's, and their difference
+        (:func:`~poisonscan.report.pictures.class_differences`), for image clusters judged poison.
     n_plotted
         Points drawn in the scatter (at most ``max_points``).
     """
@@ -57,24 +64,28 @@ class ClassFigures:
     sprites: dict[int, bytes] = field(default_factory=dict)
     sprite_shapes: dict[int, tuple[int, int]] = field(default_factory=dict)
     sprite_indices: dict[int, np.ndarray] = field(default_factory=dict)
+    differences: dict[int, bytes] = field(default_factory=dict)
     n_plotted: int = 0
 
+    def pngs(self) -> dict[str, bytes]:
+        """Every figure of the class by its file name (:func:`plot_names`), scatter first."""
+        out = {plot_names(self.label): self.scatter}
+        for c, png in self.sprites.items():
+            out[plot_names(self.label, c)] = png
+            if c in self.differences:
+                out[plot_names(self.label, c, "difference")] = self.differences[c]
+        return out
 
-_PLOT_NAME = re.compile(r"class_\d+_(scatter|sprite_c\d+)\.png")
+
+_PLOT_NAME = re.compile(r"class_\d+_(scatter|(sprite|difference)_c\d+)\.png")
 
 
-def plot_names(label: int, cluster: int | None = None) -> str:
-    """File name of a class's scatter (``cluster`` None) or of one cluster's sprite."""
+def plot_names(label: int, cluster: int | None = None, kind: str = "sprite") -> str:
+    """File name of a class's scatter (``cluster`` None), or of one cluster's ``kind`` of
+    figure: ``"sprite"`` (its samples) or ``"difference"`` (its mean against its source's)."""
     if cluster is None:
         return f"class_{label}_scatter.png"
-    return f"class_{label}_sprite_c{cluster}.png"
-
-
-def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray:
-    """Sorted positions of at most ``max_points`` of ``n`` items (a seeded uniform draw)."""
-    if n <= max_points:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    return f"class_{label}_{kind}_c{cluster}.png"
 
 
 def project_2d(points: np.ndarray, seed: int = 0, *,
@@ -115,88 +126,6 @@ def split_axis(centers: np.ndarray, sizes: np.ndarray) -> np.ndarray | None:
         return None
     first, second = np.argsort(-np.asarray(sizes), kind="stable")[:2]
     return np.asarray(centers[second], dtype=np.float64) - centers[first]
-
-
-def _as_float_images(x: np.ndarray) -> np.ndarray:
-    """Images (n, H, W) / (n, H, W, C) of any supported dtype -> float in [0, 1], grey or RGB."""
-    x = np.asarray(x)
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    if x.ndim == 4:
-        x = x[..., 0] if x.shape[-1] == 1 else x[..., :3]
-    return np.clip(x, 0.0, 1.0)
-
-
-#: Longest side, in pixels, of a thumbnail in the report's mosaics; larger images are shrunk.
-THUMBNAIL_PX = 64
-
-
-def thumbnails(images: np.ndarray, max_side: int = THUMBNAIL_PX) -> np.ndarray:
-    """Images as float [0, 1] grey (n, H, W) or RGB (n, H, W, 3), shrunk (area average, aspect
-    kept) so that neither side exceeds ``max_side``; smaller images are returned unchanged.
-
-    A 64-image mosaic of noisy 224 x 224 test images took 1.6 to 3.4 MB as PNG, and 0.11 to
-    0.23 MB as 64 x 64 thumbnails. The report lists each shown sample's file, to see it in full.
-    """
-    imgs = _as_float_images(images)
-    h, w = imgs.shape[1:3]
-    if max(h, w) <= max_side:
-        return imgs
-    from PIL import Image  # noqa: PLC0415
-
-    size = (max(1, round(w * max_side / max(h, w))), max(1, round(h * max_side / max(h, w))))
-    as_bytes = np.round(imgs * 255).astype(np.uint8)
-    return np.stack([np.asarray(Image.fromarray(img).resize(size, Image.Resampling.BOX))
-                     for img in as_bytes]).astype(np.float32) / 255.0
-
-
-def sprite(images: np.ndarray, *, columns: int = 8, pad: int = 1,
-           background: float = 1.0) -> np.ndarray:
-    """Tile images into one mosaic, row by row, separated by ``pad`` pixels of ``background``.
-
-    Parameters
-    ----------
-    images
-        (n, H, W) or (n, H, W, C) images, uint8 0-255 or float 0-1; n >= 1.
-    columns
-        Thumbnails per row (the mosaic has ``ceil(n / columns)`` rows).
-
-    Returns
-    -------
-    numpy.ndarray
-        Float32 mosaic in [0, 1]: (rows*(H+pad)+pad, cols*(W+pad)+pad[, 3]).
-    """
-    imgs = _as_float_images(images)
-    n, h, w = imgs.shape[:3]
-    if n == 0:
-        raise ValueError("sprite() needs at least one image")
-    cols = min(columns, n)
-    rows = -(-n // cols)
-    tail = imgs.shape[3:]
-    # pad every tile on its bottom/right, lay the tiles out, then pad the mosaic's top/left
-    tiles = np.full((rows * cols, h + pad, w + pad, *tail), background, dtype=np.float32)
-    tiles[:n, :h, :w] = imgs
-    body = tiles.reshape(rows, cols, h + pad, w + pad, *tail).swapaxes(1, 2)
-    body = body.reshape(rows * (h + pad), cols * (w + pad), *tail)
-    widths = [(pad, 0), (pad, 0)] + [(0, 0)] * len(tail)
-    canvas = np.pad(body, widths, constant_values=background)
-    return canvas
-
-
-def image_to_png(image: np.ndarray, *, scale: int = 1) -> bytes:
-    """Encode a float [0, 1] grey (H, W) or RGB (H, W, 3) image as PNG bytes.
-
-    ``scale`` enlarges it by pixel repetition (crisp thumbnails without a browser's blur).
-    """
-    from matplotlib.image import imsave  # noqa: PLC0415
-
-    if scale > 1:
-        image = image.repeat(scale, axis=0).repeat(scale, axis=1)
-    buf = io.BytesIO()
-    if image.ndim == 2:
-        imsave(buf, image, format="png", cmap="gray", vmin=0.0, vmax=1.0)
-    else:
-        imsave(buf, image, format="png")
-    return buf.getvalue()
 
 
 def _cluster_colours(is_poison: list[bool]) -> list[str]:
@@ -273,6 +202,7 @@ def build_figures(result_clusters: list[ClassClusters], detection: DetectionResu
     progress
         Show a progress bar (one step per class).
     """
+    reports = {c.label: c for c in detection.classes}
     verdicts = {c.label: [cl.is_poison for cl in c.clusters] for c in detection.classes}
     figures = []
     for cc in tqdm(result_clusters, desc="report", unit="class", disable=not progress,
@@ -295,6 +225,9 @@ def build_figures(result_clusters: list[ClassClusters], detection: DetectionResu
                 fig.sprites[c] = image_to_png(mosaic)
                 fig.sprite_shapes[c] = (int(mosaic.shape[0]), int(mosaic.shape[1]))
                 fig.sprite_indices[c] = cc.indices[top]
+            if cc.label in reports:
+                fig.differences = class_differences(reports[cc.label], cc.indices, cc.assignment,
+                                                    detection.is_poison, data, seed=seed)
         figures.append(fig)
     return figures
 
@@ -302,16 +235,14 @@ def build_figures(result_clusters: list[ClassClusters], detection: DetectionResu
 def save_figures(figures: list[ClassFigures], plots_dir: str | os.PathLike[str]) -> list[Path]:
     """Write every figure into ``plots_dir`` as PNG files (atomically); returns their paths.
 
-    Plots an earlier scan into the same folder left (``class_*.png`` of classes or clusters
-    this scan does not have) are removed, so the folder shows this scan only; other files
+    Plots an earlier scan into the same folder left (``class_*.png`` of classes, clusters or
+    figures this scan does not have) are removed, so the folder shows this scan only; other files
     are left alone."""
     out = Path(plots_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for fig in figures:
-        items = [(plot_names(fig.label), fig.scatter)]
-        items += [(plot_names(fig.label, c), png) for c, png in fig.sprites.items()]
-        for name, png in items:
+        for name, png in fig.pngs().items():
             with atomic_path(out / name, suffix=".png") as tmp:
                 tmp.write_bytes(png)
             written.append(out / name)

@@ -38,8 +38,8 @@ def img_tag(src: str, alt: str, css: str, width: int | None = None) -> str:
 
 def image_sources(report: dict[str, Any], figures: Sequence[ClassFigures],
                   plots_href: str | None, max_embedded_mb: float | None,
-                  ) -> tuple[dict[int, dict[int | None, str]], list[int]]:
-    """The ``src`` of every figure of the page, by class, then by cluster (None: the scatter).
+                  ) -> tuple[dict[int, dict[str, str]], list[int]]:
+    """The ``src`` of every figure of the page, by class, then by file name (:func:`plot_names`).
 
     The poisoned classes come first, then the clean ones, in ``report["classes"]`` order. Each
     class's figures are embedded together while the embedded total (base64) stays within
@@ -55,19 +55,19 @@ def image_sources(report: dict[str, Any], figures: Sequence[ClassFigures],
     order = sorted(report["classes"], key=lambda c: c["verdict"] != "poisoned")
     budget = math.inf if max_embedded_mb is None else max_embedded_mb * 2**20
     used, full = 0, False
-    srcs: dict[int, dict[int | None, str]] = {}
+    srcs: dict[int, dict[str, str]] = {}
     not_embedded: list[int] = []
     for fig in (by_label[c["label"]] for c in order if c["label"] in by_label):
-        pngs: dict[int | None, bytes] = {None: fig.scatter, **fig.sprites}
+        pngs = fig.pngs()
         size = sum(4 * -(-len(png) // 3) for png in pngs.values())
         full = full or used + size > budget
         if not full:
             used += size
-            srcs[fig.label] = {k: data_uri(png) for k, png in pngs.items()}
+            srcs[fig.label] = {name: data_uri(png) for name, png in pngs.items()}
         else:
             not_embedded.append(fig.label)
-            srcs[fig.label] = {k: "" if plots_href is None else
-                               f"{plots_href}/{plot_names(fig.label, k)}" for k in pngs}
+            srcs[fig.label] = {name: "" if plots_href is None else f"{plots_href}/{name}"
+                               for name in pngs}
     return srcs, sorted(not_embedded)
 
 
@@ -92,13 +92,13 @@ def not_embedded_note(labels: list[int], report: dict[str, Any], plots_href: str
 
 def samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
                   result: ScanResult, texts: Sequence[str] | None,
-                  srcs: dict[int | None, str]) -> str:
+                  srcs: dict[str, str]) -> str:
     """The "Samples" part of a class section: a mosaic per cluster with the samples it shows
     (images), distinctive terms and top sentences (text), or a note (feature vectors).
 
     ``cls`` is the class's entry of ``report.json``; ``fig`` its figures; ``texts`` the raw
-    sentences of the dataset (None for non-text data); ``srcs`` the ``src`` of each mosaic
-    by cluster id (:func:`image_sources`).
+    sentences of the dataset (None for non-text data); ``srcs`` the ``src`` of each figure
+    by file name (:func:`image_sources`).
     """
     text_html = _text_html(result, cls, texts)
     if text_html:
@@ -117,11 +117,25 @@ def samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
         tag = '<b class="flag">flagged</b>' if poison.get(c) else "kept"
         alt = f"class {cls['label']} cluster {c}: samples"
         shown = fig.sprite_indices[c]
-        figs.append(f"<figure>{img_tag(srcs.get(c, ''), alt, 'sprite', w * scale or None)}"
+        src = srcs.get(plot_names(fig.label, c), "")
+        figs.append(f"<figure>{img_tag(src, alt, 'sprite', w * scale or None)}"
                     f"<figcaption>cluster {c} \u00b7 {tag} \u00b7 {len(shown)} of "
                     f"{sizes.get(c, 0):,} shown, most suspicious first"
                     f"{_shown_list(shown, data)}</figcaption></figure>")
-    return f'<h3>Samples</h3><div class="sprites">{"".join(figs)}</div>'
+    diffs = "".join(_difference(fig.label, c, srcs) for c in sorted(fig.differences))
+    return f'<h3>Samples</h3><div class="sprites">{"".join(figs)}</div>{diffs}'
+
+
+def _difference(label: int, c: int, srcs: dict[str, str]) -> str:
+    """A flagged cluster's mean image beside its suspected source's, with the caption that
+    says how to read it."""
+    alt = f"class {label} cluster {c}: mean image against its suspected source's"
+    return (f'<figure class="diff">'
+            f"{img_tag(srcs.get(plot_names(label, c, 'difference'), ''), alt, 'diff')}"
+            f"<figcaption>Flagged cluster {c}: its mean image, the suspected source's, and "
+            "where they differ. A trigger stamped on every poisoned sample shows as a small, "
+            "sharp spot; clean samples of another kind differ over the whole object."
+            "</figcaption></figure>")
 
 
 def _shown_list(indices: np.ndarray, data: Dataset) -> str:
