@@ -145,8 +145,10 @@ def test_bad_activations() -> None:
     bad[3, 2] = np.nan
     with pytest.raises(InputError, match="NaN"):
         det.fit_detect(bad, y)
-    with pytest.raises(InputError, match="at least 2 classes"):
+    with pytest.raises(InputError, match=r"at least 2 classes; the data has only class \[0\]"):
         det.fit_detect(acts, np.zeros(len(y), int))
+    with pytest.raises(InputError, match="at least 2 classes; the data has no samples"):
+        det.check_segments(np.zeros(0, int))
     with pytest.raises(InputError, match="no class has the 11 samples needed .* largest has 5"):
         det.fit_detect(acts[:10], np.repeat([0, 1], 5))
     with pytest.raises(InputError, match="same length"):

@@ -215,8 +215,9 @@ class ActivationClustering:
         """:meth:`check_segments`, returning the sorted labels and their sample counts."""
         present, counts = unique_counts(segments)
         if len(present) < 2:
-            raise InputError(f"activation clustering needs at least 2 classes; the data has only "
-                             f"class {present.tolist()}.")
+            has = f"only class {present.tolist()}" if len(present) else "no samples"
+            raise InputError(f"activation clustering needs at least 2 classes; the data has "
+                             f"{has}.")
         need = self.min_class_size()
         if counts.max() < need:
             raise InputError(f"no class has the {need} samples needed to judge it (n_components="
