@@ -22,6 +22,7 @@ Writes ``benchmarks/results/difference_maps.json``.
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,6 @@ from poisonscan.data import Dataset, load_dataset
 from poisonscan.data.builtin import load_gtsrb
 from poisonscan.experiments.signs import SPEED_LIMIT_60, STICKER, STOP
 from poisonscan.report.pictures import difference_map, mean_image
-from poisonscan.scan_io import read_flagged
 
 AREA_AT = 0.25  # a pixel counts towards the area when its difference exceeds this
 
@@ -69,12 +69,13 @@ def traffic_signs(folder: Path, data_dir: str | None) -> dict[str, list[dict]]:
     for rate in (0.15, 0.33):
         data = poison_dataset(clean, get_trigger("patch", **STICKER), [(STOP, SPEED_LIMIT_60)],
                               rate=rate, seed=0)
-        csv = folder / f"scan-{rate:.2f}" / "flagged.csv"
-        flagged, source = read_flagged(csv, n_samples=len(data.y), n_classes=data.n_classes)
-        cluster = np.full(len(data.y), -1)
-        for line in csv.read_text(encoding="utf-8").splitlines()[1:]:
-            index, _, c = line.split(",")[:3]
-            cluster[int(index)] = int(c)
+        flagged = np.zeros(len(data.y), dtype=bool)
+        cluster, source = np.full(len(data.y), -1), np.full(len(data.y), -1)
+        with (folder / f"scan-{rate:.2f}" / "flagged.csv").open(encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):  # as scan wrote it
+                i = int(row["index"])
+                flagged[i], cluster[i] = True, int(row["cluster"])
+                source[i] = int(row["suspected_source"] or -1)
         out[f"{rate:.0%}"] = measure(data, flagged, cluster, source)
     return out
 

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from .data.text import header_separator
 from .errors import InputError
 from .models.io import ModelSpec, load_model
 
 __all__ = ["ScanOutput", "read_scan", "read_flagged"]
 
-_SEPARATORS = ",;\t"
 _NEEDED = ("index", "suspected_source")
 
 
@@ -88,8 +88,7 @@ def read_flagged(path: str | os.PathLike[str], *, n_samples: int,
     path = Path(path)
     text = path.read_bytes().decode("utf-8-sig", errors="replace")
     header = text.splitlines()[0] if text.strip() else ""
-    separator = max(_SEPARATORS, key=header.count)
-    rows = csv.reader(io.StringIO(text), delimiter=separator)
+    rows = csv.reader(io.StringIO(text), delimiter=header_separator(header))
     columns = [c.strip().lower() for c in next(rows, [])]
     if any(c not in columns for c in _NEEDED):
         raise InputError(f"{path} needs the columns {' and '.join(_NEEDED)} (as scan writes "

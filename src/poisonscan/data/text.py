@@ -42,8 +42,8 @@ from ..errors import InputError
 from .dataset import Dataset
 
 __all__ = ["MAX_LEN_CAP", "PAD", "UNK", "build_vocab", "default_max_len", "encode",
-           "load_rt_polarity", "load_text_csv", "stratified_split", "text_dataset", "token_spans",
-           "tokenize"]
+           "header_separator", "load_rt_polarity", "load_text_csv", "stratified_split",
+           "text_dataset", "token_spans", "tokenize"]
 
 PAD, UNK = 0, 1
 MAX_LEN_CAP = 60
@@ -185,12 +185,18 @@ def _decode_utf8(path: Path) -> str:
                          "(convert it, e.g. with iconv -f latin1 -t utf-8).") from None
 
 
+def header_separator(header: str) -> str:
+    """The cell separator of a CSV file, from its header row: ``,`` unless the header has none
+    but ``;`` (as European spreadsheets save CSV) or a tab."""
+    return next((d for d in ",;\t" if d in header), ",")
+
+
 def _delimiter(path: Path, text: str) -> str:
-    suffix, header = path.suffix.lower(), text.split("\n", 1)[0]
+    suffix = path.suffix.lower()
     if suffix == ".tsv":
         return "\t"
-    if suffix == ".csv":  # ',' unless the header has none but ';' (a European spreadsheet) or tab
-        return next((d for d in ",;\t" if d in header), ",")
+    if suffix == ".csv":
+        return header_separator(text.split("\n", 1)[0])
     try:
         return csv.Sniffer().sniff(text[:8192], delimiters=",\t;|").delimiter
     except csv.Error:
