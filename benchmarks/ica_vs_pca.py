@@ -56,7 +56,7 @@ def main() -> None:
     data = poison_dataset(clean, get_trigger("pattern"), parse_mapping("all-to-next", 10),
                           rate=args.rate, seed=0)
     model = build_model(None, data.x.shape[1:], 10, seed=0)
-    train_model(model, data.x, data.y, TrainConfig(), progress=False)
+    train_model(model, data.x, data.y, TrainConfig(epochs=3, holdout=0.0), progress=False)
     acts = extract_activations(model, data.x).astype(np.float64)
     dead = {int(c): int((~informative_features(acts[data.y == c])).sum()) for c in range(10)}
     rows = []

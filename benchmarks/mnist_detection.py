@@ -30,7 +30,7 @@ def run_one(clean, rate: float, seed: int) -> dict:
                           rate=rate, seed=seed)
     start = time.perf_counter()
     result = scan(data, detector=ActivationClustering(random_state=seed),
-                  train_config=TrainConfig(seed=seed), progress=False)
+                  train_config=TrainConfig(epochs=3, holdout=0.0, seed=seed), progress=False)
     wall = time.perf_counter() - start
     ev = result.evaluation.overall
     return {

@@ -142,7 +142,7 @@ def mnist_scores(data_dir: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
     data = poison_dataset(clean, get_trigger("pattern"), parse_mapping("all-to-next", 10),
                           rate=0.10, seed=0)
     model = build_model(None, data.x.shape[1:], 10, seed=0)
-    train_model(model, data.x, data.y, TrainConfig(), progress=False)
+    train_model(model, data.x, data.y, TrainConfig(epochs=3, holdout=0.0), progress=False)
     acts = extract_activations(model, data.x)
     groups, reduced = reduce_classes(acts, data.y, np.arange(10), method="ica", n_components=10)
     classes, poison = [], []

@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 
 from . import __version__
-from ._cliutil import column_names, floats, height_width, ints
+from ._cliutil import column_names, epochs_value, floats, height_width, ints
 from .attacks import TRIGGERS
 from .attacks.text import DEFAULT_PHRASE
 from .data.builtin import BUILTIN_DATASETS
 from .detect import ANALYSES, REDUCERS, ActivationClustering
 from .experiments import EXPERIMENTS
 from .models import ARCHITECTURES
+from .presets import PRESETS
 from .repair import DEFAULT_REPLAY, DEFAULT_SETTLE_EPOCHS, DISTURBANCE
 from .train import SCHEDULES, TrainConfig
 
@@ -55,6 +56,13 @@ def _add_image_size(p: argparse.ArgumentParser, help: str = (
 def _add_columns(p: argparse.ArgumentParser, help: str = (
         "the text and label columns of a .csv/.tsv file (default text,label)")) -> None:
     p.add_argument("--columns", type=column_names, metavar="TEXT,LABEL", help=help)
+
+
+def _add_preset(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--preset", default="default", choices=list(PRESETS),
+                   help=f"{what}: " + "; ".join(f"{name}: {pre.description}"
+                                                for name, pre in PRESETS.items())
+                   + " (default %(default)s; options given explicitly win)")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -119,8 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="scan this .safetensors model instead of training one")
     s.add_argument("--arch", choices=list(ARCHITECTURES), help="default: from the input shape")
     defaults = TrainConfig()
-    s.add_argument("--epochs", type=int, default=defaults.epochs,
-                   help="training epochs (default %(default)s)")
+    _add_preset(s, "training recipe and verdict rule")
+    s.add_argument("--epochs", type=epochs_value, default=None,
+                   help="training epochs, or 'auto': until the loss on a held-out split stops "
+                        f"improving, at most {defaults.max_epochs} (default: auto; 3 with "
+                        "--preset paper)")
+    s.add_argument("--holdout", type=float, default=None,
+                   help="share of the data held out (stratified) to stop training and to check "
+                        f"that the model is fit to be judged (default {defaults.holdout:g}; 0 "
+                        "with --preset paper, which checks nothing)")
     s.add_argument("--batch-size", type=int, default=defaults.batch_size,
                    help="training batch size (default %(default)s)")
     s.add_argument("--lr", type=float, default=defaults.lr,
@@ -168,9 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
                         " (default %(default)s)")
     s.add_argument("--seed", type=int, default=0,
                    help="seed of training, ICA and k-means (default %(default)s)")
-    s.add_argument("--fail-on-poison", action="store_true",
+    s.add_argument("--fail-on-poison", nargs="?", const="poisoned", default=None,
+                   choices=["poisoned", "suspicious"], metavar="LEVEL",
                    help="exit with status 3 when a class is called poisoned (a gate for CI "
-                        "pipelines); the outputs are written as usual")
+                        "pipelines); '--fail-on-poison suspicious' also when a class is "
+                        "suspicious or the scan inconclusive. The outputs are written as usual")
     _add_common(s)
 
     r = _command(sub, "repair", "relabel or remove the flagged samples and repair the model",
@@ -180,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_columns(r, "as given to the scan (default: the scan's --columns)")
     r.add_argument("--scan", required=True, help="output folder of 'poisonscan scan'")
     r.add_argument("--out", required=True, help="output folder (repair.json, model.safetensors)")
+    r.add_argument("--include-suspicious", action="store_true",
+                   help="also relabel or remove the samples of suspicious clusters (flagged.csv "
+                        "rows with verdict 'suspicious'); by default only 'poisoned' ones")
     r.add_argument("--mode", default="relabel", choices=["relabel", "remove"],
                    help="relabel the flagged samples to their suspected source and continue "
                         "training, or remove them and retrain from scratch (default %(default)s)")
@@ -207,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, help="output folder (results.json, results.md)")
     x.add_argument("--seed", type=int, default=0,
                    help="seed of poisoning, training and clustering (default %(default)s)")
+    x.add_argument("--preset", default="paper", choices=list(PRESETS),
+                   help="the decision stage: 'paper' flags every cluster with l/p <= 1, as "
+                        "docs/results was made; 'default' grades the verdicts. Each experiment "
+                        "trains with its own (the paper's) recipe (default %(default)s)")
     _add_common(x)
 
     d = _command(sub, "demo", "poison, scan and summarise the embedded MNIST sample",

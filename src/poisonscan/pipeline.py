@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from torch import nn
@@ -20,6 +20,7 @@ from .detect.cluster import ClassClusters
 from .detect.detector import ActivationClustering
 from .detect.result import DetectionResult
 from .errors import InputError
+from .fit import Fit, fit_model
 from .metrics import Evaluation, evaluate_detection
 from .models.io import ModelSpec
 from .models.nets import build_model, default_architecture
@@ -51,6 +52,9 @@ class ScanResult:
         Detection metrics, when the data has ``is_poison``.
     clusters
         The per-class clusterings (reduced activations, assignments, centres), for plots.
+    fit
+        How the model was trained and whether it is fit to be judged (None for a given model).
+        When it is not, the scan is inconclusive: every poison cluster was made suspicious.
     """
 
     detection: DetectionResult
@@ -62,6 +66,17 @@ class ScanResult:
     model_metrics: dict[str, float] = field(default_factory=dict)
     evaluation: Evaluation | None = None
     clusters: list[ClassClusters] = field(default_factory=list)
+    fit: Fit | None = None
+
+    @property
+    def verdict(self) -> str:
+        """The scan's verdict: ``"inconclusive"`` when the model was not fit to be judged,
+        else ``"poisoned"``, ``"suspicious"`` or ``"clean"`` as its worst class."""
+        if self.fit is not None and self.fit.adequate is False:
+            return "inconclusive"
+        if self.detection.poisoned_classes:
+            return "poisoned"
+        return "suspicious" if self.detection.suspicious_classes else "clean"
 
 
 def make_reclassifier(data: Dataset, spec: ModelSpec, config: TrainConfig, *,
@@ -108,7 +123,9 @@ def scan(
     detector
         Detector to use; default ``ActivationClustering()`` with the paper's settings.
     train_config
-        Training settings, also used to retrain for exclusionary reclassification.
+        Training settings (default: until the held-out loss stops improving, with the model's
+        adequacy measured; see :mod:`poisonscan.fit`), also used to retrain for exclusionary
+        reclassification (for as many epochs as the scanned model trained).
     arch
         Architecture name (default: from the sample shape).
     model, spec
@@ -151,11 +168,11 @@ def scan(
         model = build_model(spec.arch, spec.sample_shape, spec.n_classes,
                             seed=train_config.seed, vocab_size=spec.vocab_size)
         used_layer = resolve_layer(model, layer)[0]
-        train_model(model, data.x, data.y, train_config, progress=progress)
+        fit = fit_model(model, data.x, data.y, train_config, progress=progress)
         if on_trained is not None:
             on_trained(model, spec)
     else:
-        used_layer = resolve_layer(model, layer)[0]
+        used_layer, fit = resolve_layer(model, layer)[0], None
     timings["train"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -168,9 +185,14 @@ def scan(
 
     t2 = time.perf_counter()
     predictions = predict(model, data.x) if detector.segment_by == "prediction" else None
-    reclassifier = make_reclassifier(data, spec, train_config, progress=progress, timings=timings)
+    # retrain as long as the scanned model trained (auto: up to its best epoch), on all kept data
+    retrain = train_config if train_config.epochs != "auto" or fit is None else replace(
+        train_config, epochs=fit.retrain_epochs)
+    reclassifier = make_reclassifier(data, spec, retrain, progress=progress, timings=timings)
     detection = detector.fit_detect(acts, data.y, predictions=predictions,
                                     reclassifier=reclassifier, progress=progress)
+    if fit is not None and fit.adequate is False:
+        detection = detection.downgraded("the model was not fit to be judged")
     timings["detect"] = time.perf_counter() - t2
     timings["total"] = time.perf_counter() - t0
 
@@ -179,4 +201,4 @@ def scan(
                                      clusters=detection.cluster, segments=predictions)
                   if data.is_poison is not None else None)
     return ScanResult(detection, model, spec, acts, used_layer, timings, metrics, evaluation,
-                      detector.classes_)
+                      detector.classes_, fit)

@@ -27,7 +27,7 @@ from .models.io import ModelSpec
 from .models.nets import build_model
 from .train import TrainConfig, model_metrics, predict, train_model
 
-__all__ = ["DEFAULT_REPLAY", "DEFAULT_SETTLE_EPOCHS", "DISTURBANCE", "UNFLAGGED_CHECK",
+__all__ = ["AGREEMENT", "DEFAULT_REPLAY", "DEFAULT_SETTLE_EPOCHS", "DISTURBANCE", "UNFLAGGED_CHECK",
            "RepairResult", "corrected_dataset", "corrected_labels", "model_metrics", "repair",
            "repair_warning"]
 
@@ -131,6 +131,10 @@ DEFAULT_REPLAY = 1.0
 #: to ``settle_epochs`` more epochs, and :func:`repair_warning` speaks up if it stays so.
 DISTURBANCE = 0.05
 
+#: A repaired model that reads fewer of the flagged samples than this as their suspected
+#: source disagrees with the repair (:func:`repair_warning`).
+AGREEMENT = 0.5
+
 #: Extra epochs ``relabel`` may train while the model is disturbed (see :data:`DISTURBANCE`).
 DEFAULT_SETTLE_EPOCHS = 2
 
@@ -144,7 +148,7 @@ def repair(
     *,
     mode: str = "relabel",
     config: TrainConfig = TrainConfig(epochs=1),
-    scratch_config: TrainConfig | None = TrainConfig(),
+    scratch_config: TrainConfig | None = TrainConfig(epochs=3),
     replay: float = DEFAULT_REPLAY,
     settle_epochs: int = DEFAULT_SETTLE_EPOCHS,
     progress: bool = True,
@@ -259,15 +263,27 @@ def repair(
 
 
 def repair_warning(before: dict[str, float], after: dict[str, float]) -> str | None:
-    """A one-line warning when the repair disturbed the rest of the model, else None.
+    """A one-line warning when the repair looks wrong, else None.
 
-    ``before``/``after`` are :class:`RepairResult`'s figures. Continued training on a small
-    set of relabelled samples can pull the whole model towards their new labels; the
-    unflagged samples' agreement with their labels shows it without a test set.
+    ``before``/``after`` are :class:`RepairResult`'s figures. Two things are checked, without
+    a test set:
+
+    - the repaired model reads fewer than :data:`AGREEMENT` of the flagged samples as their
+      suspected source: it disagrees with the relabelling (or, after ``remove``, a model that
+      never saw them reads them as their own label), so many of them may be clean;
+    - continued training on a small set of relabelled samples pulled the whole model towards
+      their new labels: the unflagged samples' agreement with their labels fell by more than
+      :data:`DISTURBANCE`.
     """
+    warnings = []
+    read = after.get("flagged_as_source_rate")
+    if read is not None and read < AGREEMENT:
+        warnings.append(f"the repaired model reads only {read:.1%} of the flagged samples as "
+                        "their suspected source: it disagrees with the relabelling, and many of "
+                        "them may be clean. Check the scan's report before using this model")
     b, a = before.get("unflagged_as_label_rate"), after.get("unflagged_as_label_rate")
-    if b is None or a is None or b - a <= DISTURBANCE:
-        return None
-    return (f"the repaired model reads {a:.1%} of the unflagged samples as their label, the "
-            f"scanned model {b:.1%}: the repair disturbed what the model knew. Try more "
-            "--epochs or a larger --replay, or --mode remove.")
+    if b is not None and a is not None and b - a > DISTURBANCE:
+        warnings.append(f"the repaired model reads {a:.1%} of the unflagged samples as their "
+                        f"label, the scanned model {b:.1%}: the repair disturbed what the model "
+                        "knew. Try more --epochs or a larger --replay, or --mode remove")
+    return "; ".join(warnings) + "." if warnings else None

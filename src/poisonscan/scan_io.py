@@ -4,7 +4,9 @@
 repair; a ``suspected_source`` changed or emptied relabels or drops it), often in a spreadsheet.
 So it is read as a spreadsheet may save it again: with a UTF-8 byte-order mark, CRLF line ends,
 ``;`` or tab separators, blank rows, and any encoding in the columns that are not read. Only
-``index`` and ``suspected_source`` are read; a bad cell is named by its line.
+``index``, ``suspected_source`` and ``verdict`` are read; a bad cell is named by its line. Rows
+whose verdict is ``suspicious`` are left out unless asked for (``include_suspicious``); a file
+without the ``verdict`` column (written before verdict levels) counts every row as flagged.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ class ScanOutput:
     suspected_source: np.ndarray
 
 
-def read_scan(scan_dir: str | os.PathLike[str]) -> ScanOutput:
-    """Read ``report.json``, ``flagged.csv`` and ``model.safetensors`` written by ``scan``."""
+def read_scan(scan_dir: str | os.PathLike[str], *,
+              include_suspicious: bool = False) -> ScanOutput:
+    """Read ``report.json``, ``flagged.csv`` and ``model.safetensors`` written by ``scan``;
+    ``include_suspicious`` takes the suspicious rows of ``flagged.csv`` as flagged too."""
     folder = Path(scan_dir)
     needed = ["report.json", "flagged.csv", "model.safetensors"]
     missing = [f for f in needed if not (folder / f).is_file()]
@@ -55,12 +59,13 @@ def read_scan(scan_dir: str | os.PathLike[str]) -> ScanOutput:
         raise InputError(f"{folder}/report.json is not a scan report ({exc}).") from None
     model, spec = load_model(folder / "model.safetensors")
     flagged, suspected = read_flagged(folder / "flagged.csv", n_samples=n,
-                                      n_classes=spec.n_classes)
+                                      n_classes=spec.n_classes,
+                                      include_suspicious=include_suspicious)
     return ScanOutput(report, model, spec, flagged, suspected)
 
 
-def read_flagged(path: str | os.PathLike[str], *, n_samples: int,
-                 n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def read_flagged(path: str | os.PathLike[str], *, n_samples: int, n_classes: int,
+                 include_suspicious: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The flags and suspected sources held in a ``flagged.csv``.
 
     Parameters
@@ -71,6 +76,9 @@ def read_flagged(path: str | os.PathLike[str], *, n_samples: int,
         N, the number of samples scanned: an ``index`` must be in ``0..N-1``.
     n_classes
         K: a ``suspected_source`` must be empty (unknown) or a class id in ``0..K-1``.
+    include_suspicious
+        Take the rows whose ``verdict`` is ``suspicious`` too (by default only ``poisoned``
+        rows, and every row of a file without the column).
 
     Returns
     -------
@@ -94,6 +102,7 @@ def read_flagged(path: str | os.PathLike[str], *, n_samples: int,
         raise InputError(f"{path} needs the columns {' and '.join(_NEEDED)} (as scan writes "
                          f"them); its header is {columns}.")
     at = [columns.index(c) for c in _NEEDED]
+    verdict_at = columns.index("verdict") if "verdict" in columns else None
     flagged = np.zeros(n_samples, dtype=bool)
     suspected = np.full(n_samples, -1, dtype=np.int64)
     first_line: dict[int, int] = {}
@@ -103,6 +112,13 @@ def read_flagged(path: str | os.PathLike[str], *, n_samples: int,
             continue
         line = rows.line_num
         cells += [""] * (len(columns) - len(cells))
+        if verdict_at is not None:
+            verdict = cells[verdict_at].lower()
+            if verdict not in ("poisoned", "suspicious"):
+                raise InputError(f"{path} line {line}: verdict {cells[verdict_at]!r} is not "
+                                 "'poisoned' or 'suspicious'.")
+            if verdict == "suspicious" and not include_suspicious:
+                continue
         index = _whole(cells[at[0]], path, line, "index", n_samples, "a sample index", "")
         source = (_whole(cells[at[1]], path, line, "suspected_source", n_classes, "a class id",
                          " (or empty: source unknown, the sample is then left out)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ SCHEDULES = ("constant", "cosine")
 #: (``benchmarks/inference_batch.py``).
 INFERENCE_BATCH = 128
 
-__all__ = ["INFERENCE_BATCH", "SCHEDULES", "TrainConfig", "accuracy", "augment",
+__all__ = ["INFERENCE_BATCH", "SCHEDULES", "Monitor", "TrainConfig", "accuracy", "augment",
            "model_device", "model_metrics", "predict", "to_tensor", "train_model"]
 
 
@@ -41,9 +42,18 @@ class TrainConfig:
 
     ``device`` is where training runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...); the trained
     model is returned on the CPU, where prediction and activation extraction run.
+
+    ``epochs="auto"`` (the default) trains until the loss on a held-out split of the data
+    (``holdout``, stratified) has not improved by :data:`poisonscan.fit.MIN_IMPROVEMENT` for
+    ``patience`` epochs, at most ``max_epochs``, and keeps the weights of the best epoch
+    (:func:`poisonscan.fit.fit_model`). ``holdout`` is also used with a fixed number of epochs,
+    to measure whether the model is fit to be judged (by :func:`~poisonscan.fit.fit_model`,
+    which :func:`poisonscan.scan` calls); 0 trains on everything, as the paper's experiments
+    do (:data:`poisonscan.presets.PRESETS`). :func:`train_model` with a fixed number of epochs
+    trains on all it is given.
     """
 
-    epochs: int = 3
+    epochs: int | str = "auto"
     batch_size: int = 128
     lr: float = 1e-3
     seed: int = 0
@@ -51,9 +61,22 @@ class TrainConfig:
     schedule: str = "constant"
     jitter: float = 0.0
     device: str = "cpu"
+    holdout: float = 0.1
+    max_epochs: int = 40
+    patience: int = 2
 
     def __post_init__(self) -> None:
-        check_int("epochs", self.epochs, low=1)
+        if self.epochs != "auto":
+            check_int("epochs", self.epochs, low=1)
+        check_real("holdout", self.holdout, low=0.0, high=0.5, high_open=True)
+        if self.epochs == "auto" and self.holdout == 0:
+            raise InputError("epochs='auto' stops on a held-out split; set holdout above 0 "
+                             "(e.g. 0.1) or give a number of epochs.")
+        check_int("max_epochs", self.max_epochs, low=1)
+        check_int("patience", self.patience, low=1)
+        if self.epochs == "auto" and self.schedule == "cosine":
+            raise InputError("schedule 'cosine' needs a fixed number of epochs (--epochs N); "
+                             "epochs 'auto' stops when the held-out loss stops improving.")
         check_int("batch_size", self.batch_size, low=1)
         check_real("lr", self.lr, low=0.0, low_open=True)
         check_int("seed", self.seed, low=0)
@@ -134,25 +157,43 @@ def train_model(
     *,
     progress: bool = True,
     desc: str = "train",
+    monitor: Monitor | None = None,
 ) -> nn.Module:
     """Train ``model`` in place on ``x`` (N, ...) and labels ``y`` (N,); returns it in eval mode,
     on the CPU (training runs on ``config.device``).
 
     The batch order and any randomness inside the model (dropout) are drawn from
-    ``config.seed``; torch's global random state is restored afterwards.
+    ``config.seed``; torch's global random state is restored afterwards. ``monitor`` (used by
+    :func:`poisonscan.fit.fit_model`) is called every ``monitor.every`` batches and at the end,
+    and stops training when it returns True.
     """
+    if config.epochs == "auto" and monitor is None:  # stop on a held-out split
+        from .fit import fit_model  # noqa: PLC0415  (fit builds on this module)
+
+        fit_model(model, x, y, config, progress=progress, desc=desc)
+        return model
     # manual_seed also reseeds every GPU: on a CUDA device, restore their states as well
     gpus = range(torch.cuda.device_count()) if torch.device(config.device).type == "cuda" else []
     with torch.random.fork_rng(devices=gpus):
         torch.manual_seed(config.seed)
         try:
-            return _train(model.to(config.device), x, y, config, progress=progress, desc=desc)
+            return _train(model.to(config.device), x, y, config, progress=progress, desc=desc,
+                          monitor=monitor)
         finally:
             model.cpu()
 
 
+class Monitor(Protocol):
+    """Called by the training loop every ``every`` batches (and after the last one) with the
+    model and the number of batches done; True stops training."""
+
+    every: int
+
+    def __call__(self, model: nn.Module, step: int) -> bool: ...
+
+
 def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, *,
-           progress: bool, desc: str) -> nn.Module:
+           progress: bool, desc: str, monitor: Monitor | None = None) -> nn.Module:
     gen = torch.Generator().manual_seed(config.seed)
     if isinstance(model, MLP):
         model.set_standardization(to_tensor(x))
@@ -162,12 +203,14 @@ def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, 
     labels = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
     n = len(labels)
     steps = (n + config.batch_size - 1) // config.batch_size
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs * steps)
+    epochs = config.max_epochs if config.epochs == "auto" else int(config.epochs)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs * steps)
                  if config.schedule == "cosine" else None)
     model.train()
-    with tqdm(total=config.epochs * steps, desc=desc, unit="batch", disable=not progress,
+    step = 0
+    with tqdm(total=epochs * steps, desc=desc, unit="batch", disable=not progress,
               leave=False) as bar:
-        for epoch in range(config.epochs):
+        for epoch in range(epochs):
             order = torch.randperm(n, generator=gen).numpy()
             for start in range(0, n, config.batch_size):
                 idx = order[start:start + config.batch_size]
@@ -181,6 +224,12 @@ def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, 
                 if scheduler is not None:
                     scheduler.step()
                 bar.update(1)
+                step += 1
+                if monitor is not None and (step % monitor.every == 0 or step == epochs * steps):
+                    stop = monitor(model, step)
+                    model.train()
+                    if stop:
+                        return model.eval()
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
     return model.eval()
 

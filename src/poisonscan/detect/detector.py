@@ -20,6 +20,7 @@ from .cluster import (RESTART_SAMPLE_SIZE, ClassClusters, cluster_class, restart
 from .reduce import REDUCERS, reduce
 from .stream import reduce_classes
 from .result import ClassReport, ClusterReport, DetectionResult
+from .verdicts import VERDICT_RULES, grade
 
 __all__ = ["ActivationClustering", "PROCESS_CLASSES"]
 
@@ -76,6 +77,10 @@ class ActivationClustering:
         size, then refine the best solution on all samples
         (:func:`poisonscan.detect.cluster.best_of_restarts`); 0 runs every restart on all
         samples.
+    verdict_rule : {"graded", "paper"}
+        ``graded``: a cluster the analysis calls poison is flagged only when the evidence is
+        strong, and is ``suspicious`` (shown, not flagged) otherwise
+        (:mod:`poisonscan.detect.verdicts`); ``paper``: every such cluster is flagged.
     """
 
     _constraints: dict[str, Any] = {
@@ -85,7 +90,7 @@ class ActivationClustering:
         "silhouette_sample_size": (10, None), "random_state": (0, None),
         "reclassification_threshold": (0.0, None), "size_threshold": (0.0, 1.0),
         "silhouette_threshold": (-1.0, 1.0), "distance_threshold": (0.0, None),
-        "restart_sample_size": (0, None),
+        "restart_sample_size": (0, None), "verdict_rule": list(VERDICT_RULES),
     }
 
     def __init__(self, *, reduce: str = "ica", n_components: int = 10, n_clusters: int = 2,
@@ -94,7 +99,8 @@ class ActivationClustering:
                  silhouette_threshold: float = 0.10, distance_threshold: float = 1.0,
                  segment_by: str = "label", silhouette_sample_size: int = 5000,
                  random_state: int = 0,
-                 restart_sample_size: int = RESTART_SAMPLE_SIZE) -> None:
+                 restart_sample_size: int = RESTART_SAMPLE_SIZE,
+                 verdict_rule: str = "graded") -> None:
         self.reduce = reduce
         self.n_components = n_components
         self.n_clusters = n_clusters
@@ -108,6 +114,7 @@ class ActivationClustering:
         self.silhouette_sample_size = silhouette_sample_size
         self.random_state = random_state
         self.restart_sample_size = restart_sample_size
+        self.verdict_rule = verdict_rule
 
     # -- scikit-learn style parameter handling ---------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -284,7 +291,7 @@ class ActivationClustering:
     def _assemble(self, n: int, findings: list[Finding],
                   too_small: dict[int, int]) -> DetectionResult:
         by_cluster = {(f.label, f.cluster): f for f in findings}
-        is_poison = np.zeros(n, dtype=bool)
+        marked = {"poison": np.zeros(n, dtype=bool), "suspicious": np.zeros(n, dtype=bool)}
         score = np.zeros(n)
         cluster = np.full(n, -1, dtype=np.int64)
         source = np.full(n, -1, dtype=np.int64)
@@ -296,27 +303,30 @@ class ActivationClustering:
             clusters = []
             for c in range(len(cc.centers)):
                 f = by_cluster.get((cc.label, c))
-                poison = bool(f is not None and f.is_poison)
-                if poison:
+                level, reasons = (None, ()) if f is None else grade(
+                    f, int(sizes[c]), int(sizes.sum()), self.verdict_rule)
+                if level in marked:
                     members = cc.indices[cc.assignment == c]
-                    is_poison[members] = True
+                    marked[level][members] = True
                     source[members] = -1 if f.suspected_source is None else f.suspected_source
                 clusters.append(ClusterReport(
                     cluster=c, size=int(sizes[c]), relative_size=float(sizes[c] / sizes.sum()),
-                    silhouette=float(cc.silhouette[c]), is_poison=poison,
+                    silhouette=float(cc.silhouette[c]), is_poison=level == "poison",
                     statistic=None if f is None else f.statistic,
                     threshold=None if f is None else f.threshold,
                     rule=None if f is None else f.rule,
                     suspected_source=None if f is None else f.suspected_source,
-                    votes=None if f is None else f.votes))
-            verdict = "poisoned" if any(c.is_poison for c in clusters) else "clean"
+                    votes=None if f is None else f.votes, level=level, reasons=reasons))
+            levels = {cl.level for cl in clusters}
+            verdict = ("poisoned" if "poison" in levels
+                       else "suspicious" if "suspicious" in levels else "clean")
             reports.append(ClassReport(cc.label, int(sizes.sum()), verdict, tuple(clusters)))
         reports += [ClassReport(label, size, "too-small", ()) for label, size in too_small.items()]
         reports.sort(key=lambda r: r.label)
-        return DetectionResult(is_poison=is_poison, score=score, cluster=cluster,
+        return DetectionResult(is_poison=marked["poison"], score=score, cluster=cluster,
                                suspected_source=source, classes=tuple(reports),
-                               params=self.get_params(), min_class_size=self.min_class_size())
-
+                               params=self.get_params(), min_class_size=self.min_class_size(),
+                               is_suspicious=marked["suspicious"])
 
 def _cluster_one(label: int, indices: np.ndarray, reduced: np.ndarray,
                  params: dict[str, Any]) -> ClassClusters:

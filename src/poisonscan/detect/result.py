@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,12 +44,15 @@ class ClusterReport:
     rule: str | None = None
     suspected_source: int | None = None
     votes: tuple[Vote, ...] | None = None
+    level: str | None = None
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ClassReport:
-    """The verdict on one class: ``"poisoned"`` if any cluster is poison, else ``"clean"``;
-    ``"too-small"`` (and no clusters) if it had too few samples to be clustered and judged."""
+    """The verdict on one class: ``"poisoned"`` if any cluster is poison, else ``"suspicious"``
+    if any cluster is suspicious (see :mod:`~.verdicts`), else ``"clean"``; ``"too-small"``
+    (and no clusters) if it had too few samples to be clustered and judged."""
 
     label: int
     n_samples: int
@@ -63,9 +66,11 @@ class ClassReport:
 
     @property
     def suspected_sources(self) -> list[int]:
-        """Suspected source classes of the poison clusters (where the analysis gives one)."""
+        """Suspected source classes of the poison clusters, or of the suspicious ones when the
+        class is only suspicious (where the analysis gives one)."""
+        level = "poison" if self.verdict == "poisoned" else "suspicious"
         return [c.suspected_source for c in self.clusters
-                if c.is_poison and c.suspected_source is not None]
+                if c.level == level and c.suspected_source is not None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,13 +87,16 @@ class DetectionResult:
     cluster
         (N,) int: the sample's cluster id within its class (-1 in a class too small to judge).
     suspected_source
-        (N,) int: suspected true class of flagged samples, -1 elsewhere or when unknown.
+        (N,) int: suspected true class of flagged and suspicious samples, -1 elsewhere or when
+        unknown.
     classes
         One :class:`ClassReport` per class, in label order.
     params
         The detector's hyperparameters.
     min_class_size
         Fewest samples a class needed to be judged; smaller ones have verdict ``"too-small"``.
+    is_suspicious
+        (N,) bool: the sample lies in a cluster judged only suspicious (not flagged).
     """
 
     is_poison: np.ndarray
@@ -98,6 +106,22 @@ class DetectionResult:
     classes: tuple[ClassReport, ...]
     params: dict[str, Any] = field(default_factory=dict)
     min_class_size: int = 0
+    is_suspicious: np.ndarray = None  # type: ignore[assignment]  (all False when not given)
+
+    def __post_init__(self) -> None:
+        if self.is_suspicious is None:
+            object.__setattr__(self, "is_suspicious", np.zeros_like(self.is_poison))
+
+    def downgraded(self, reason: str) -> "DetectionResult":
+        """This result with every poison cluster only suspicious, for ``reason`` (e.g. the
+        model was not fit to be judged): nothing is flagged."""
+        classes = tuple(replace(c, verdict="suspicious" if c.verdict == "poisoned" else c.verdict,
+                                clusters=tuple(replace(cl, is_poison=False, level="suspicious",
+                                                       reasons=(*cl.reasons, reason))
+                                               if cl.is_poison else cl for cl in c.clusters))
+                        for c in self.classes)
+        return replace(self, is_poison=np.zeros_like(self.is_poison), classes=classes,
+                       is_suspicious=self.is_suspicious | self.is_poison)
 
     @property
     def flagged_indices(self) -> np.ndarray:
@@ -108,6 +132,11 @@ class DetectionResult:
     def poisoned_classes(self) -> list[int]:
         """Labels of the classes with a poison cluster."""
         return [c.label for c in self.classes if c.verdict == "poisoned"]
+
+    @property
+    def suspicious_classes(self) -> list[int]:
+        """Labels of the classes with a suspicious cluster and no poison cluster."""
+        return [c.label for c in self.classes if c.verdict == "suspicious"]
 
     def to_frame(self, labels: np.ndarray | None = None) -> Any:
         """One row per sample as a :class:`pandas.DataFrame`.
@@ -158,8 +187,11 @@ class DetectionResult:
             "n_samples": int(len(self.is_poison)),
             "n_flagged": int(self.is_poison.sum()),
             "poisoned_classes": self.poisoned_classes,
+            "n_suspicious": int(self.is_suspicious.sum()),
+            "suspicious_classes": self.suspicious_classes,
             "min_class_size": self.min_class_size,
             "flagged_indices": self.flagged_indices.tolist(),
+            "suspicious_indices": np.flatnonzero(self.is_suspicious).tolist(),
             "classes": classes,
             "params": dict(self.params),
         }

@@ -9,10 +9,10 @@ import numpy as np
 from ..attacks import get_trigger, parse_mapping, poison_dataset
 from ..data.builtin import load_mnist
 from ..data.dataset import Dataset
-from ..detect import ActivationClustering
 from ..metrics import evaluate_detection
 from ..models.nets import build_model
 from ..pipeline import scan
+from ..presets import preset
 from ..repair import DEFAULT_REPLAY, DEFAULT_SETTLE_EPOCHS, DISTURBANCE, repair
 from ..train import TrainConfig, model_metrics, train_model
 from .common import ExperimentResult, Table, Timer, scan_row, subsample
@@ -28,13 +28,14 @@ def _poison(clean: Dataset, rate: float, seed: int) -> Dataset:
 def run_mnist(data_dir: str | os.PathLike[str] | None, *,
               rates: tuple[float, ...] = (0.10, 0.15, 0.33), seed: int = 0,
               progress: bool = False, max_samples: int | None = None,
-              epochs: int | None = None) -> ExperimentResult:
+              epochs: int | None = None, preset_name: str = "paper") -> ExperimentResult:
     """Pattern trigger, all-to-next, at each rate: per-class detection, then relabel repair.
 
     Also trains one model on the clean data, the reference for the repaired accuracy.
     """
     clean = subsample(load_mnist(data_dir), max_samples, seed)
-    config = TrainConfig(seed=seed) if epochs is None else TrainConfig(epochs=epochs, seed=seed)
+    config = preset("paper").train_config(
+        seed=seed, **({} if epochs is None else {"epochs": epochs}))
     reference = build_model(None, clean.x.shape[1:], 10, seed=seed)
     with Timer() as t_ref:
         train_model(reference, clean.x, clean.y, config, progress=progress, desc="clean model")
@@ -51,7 +52,7 @@ def run_mnist(data_dir: str | os.PathLike[str] | None, *,
     class_rows: dict[int, list[float]] = {c: [] for c in range(10)}
     for rate in rates:
         data = _poison(clean, rate, seed)
-        result = scan(data, detector=ActivationClustering(random_state=seed),
+        result = scan(data, detector=preset(preset_name).detector_of(random_state=seed),
                       train_config=config, progress=progress)
         rep = repair(result.model, result.spec, data, result.detection.is_poison,
                      result.detection.suspected_source, mode="relabel",
@@ -85,20 +86,21 @@ def run_mnist(data_dir: str | os.PathLike[str] | None, *,
 def run_mnist_raw(data_dir: str | os.PathLike[str] | None, *,
                   rates: tuple[float, ...] = (0.10, 0.33), seed: int = 0,
                   progress: bool = False, max_samples: int | None = None,
-                  epochs: int | None = None) -> ExperimentResult:
+                  epochs: int | None = None, preset_name: str = "paper") -> ExperimentResult:
     """The paper's baseline: the same clustering on raw pixels instead of activations.
 
     Both sides use ICA to 10 dimensions and 2-means per class and flag the smaller cluster
     (``relative-size`` with threshold 0.5), so the comparison isolates what is clustered.
     """
     clean = subsample(load_mnist(data_dir), max_samples, seed)
-    config = TrainConfig(seed=seed) if epochs is None else TrainConfig(epochs=epochs, seed=seed)
+    config = preset("paper").train_config(
+        seed=seed, **({} if epochs is None else {"epochs": epochs}))
     res = ExperimentResult("mnist-raw", "MNIST pattern all-to-next: clustering raw pixels vs "
                            "last-hidden-layer activations (ICA 10, 2-means, smaller cluster)")
     table = Table("Raw pixels vs activations", ["poison rate", "input", "accuracy", "precision",
                                                 "recall", "F1"])
-    detector = ActivationClustering(analysis="relative-size", size_threshold=0.5,
-                                    random_state=seed)
+    detector = preset(preset_name).detector_of(analysis="relative-size", size_threshold=0.5,
+                                               random_state=seed)
     for rate in rates:
         data = _poison(clean, rate, seed)
         on_acts = scan(data, detector=detector, train_config=config,

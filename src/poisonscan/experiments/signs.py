@@ -17,8 +17,8 @@ import numpy as np
 from ..attacks import get_trigger, poison_dataset
 from ..data.builtin import load_gtsrb
 from ..data.dataset import Dataset
-from ..detect import ActivationClustering
 from ..pipeline import scan
+from ..presets import preset
 from ..train import TrainConfig
 from .common import (ExperimentResult, Table, cluster_cell, save_run_report, scan_row,
                      subsample)
@@ -52,14 +52,15 @@ def sign_train_config(seed: int, epochs: int | None = None) -> TrainConfig:
     (``benchmarks/sign_training.py``), chosen without any detection result.
     """
     return TrainConfig(epochs=epochs or SIGN_EPOCHS, seed=seed, augment=True,
-                       lr=SIGN_LR, schedule="cosine", jitter=SIGN_JITTER)
+                       lr=SIGN_LR, schedule="cosine", jitter=SIGN_JITTER, holdout=0.0)
 
 
 def run_traffic_signs(data_dir: str | os.PathLike[str] | None, *,
                       rates: tuple[float, ...] = (0.15, 0.33), seed: int = 0,
                       progress: bool = False, max_samples: int | None = None,
                       epochs: int | None = None,
-                      out_dir: str | os.PathLike[str] | None = None) -> ExperimentResult:
+                      out_dir: str | os.PathLike[str] | None = None,
+                      preset_name: str = "paper") -> ExperimentResult:
     """Stop signs with a sticker relabelled speed limit 60 (class 3), at each rate."""
     clean = subsample(load_gtsrb(data_dir), max_samples, seed)
     res = ExperimentResult("traffic-signs", "GTSRB (substitute for LISA): stop signs with a 4x4 "
@@ -72,7 +73,7 @@ def run_traffic_signs(data_dir: str | os.PathLike[str] | None, *,
         data = poison_dataset(clean, get_trigger("patch", **STICKER), [(STOP, SPEED_LIMIT_60)],
                               rate=rate, seed=seed)
         config = sign_train_config(seed, epochs)
-        result = scan(data, detector=ActivationClustering(random_state=seed),
+        result = scan(data, detector=preset(preset_name).detector_of(random_state=seed),
                       train_config=config, progress=progress)
         row = scan_row(result)
         row["rate"] = rate
@@ -111,7 +112,8 @@ def to_superclasses(data: Dataset, groups: dict[str, list[int]] = SUPER_CLASSES)
 def run_multimodal(data_dir: str | os.PathLike[str] | None, *, seed: int = 0,
                    progress: bool = False, max_samples: int | None = None,
                    epochs: int | None = None,
-                   out_dir: str | os.PathLike[str] | None = None) -> ExperimentResult:
+                   out_dir: str | os.PathLike[str] | None = None,
+                      preset_name: str = "paper") -> ExperimentResult:
     """Five strongly multimodal super-classes; poison from one and from three sources."""
     clean = subsample(load_gtsrb(data_dir), max_samples, seed)
     names = list(SUPER_CLASSES)
@@ -128,7 +130,7 @@ def run_multimodal(data_dir: str | os.PathLike[str] | None, *, seed: int = 0,
         data = to_superclasses(poison_dataset(clean, get_trigger("patch", **STICKER), mapping,
                                               rate=rate, seed=seed))
         config = sign_train_config(seed, epochs)
-        result = scan(data, detector=ActivationClustering(random_state=seed),
+        result = scan(data, detector=preset(preset_name).detector_of(random_state=seed),
                       train_config=config, progress=progress)
         row = scan_row(result)
         save_run_report(out_dir, f"scan-{len(mapping)}-source", result, data,

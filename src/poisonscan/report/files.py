@@ -53,14 +53,20 @@ def build_report(result: ScanResult, data: Dataset, *, source: str,
                   "sha256": data_fingerprint(data.x, data.y),
                   **({"class_names": data.class_names.tolist()}
                      if data.class_names is not None else {})},
-        "summary": {"n_flagged": det["n_flagged"],
+        "summary": {"verdict": result.verdict,
+                    "verdict_reason": _verdict_reason(result),
+                    "n_flagged": det["n_flagged"],
                     "poisoned_classes": det["poisoned_classes"],
+                    "n_suspicious": det["n_suspicious"],
+                    "suspicious_classes": det["suspicious_classes"],
                     "clean_classes": [c["label"] for c in det["classes"]
                                       if c["verdict"] == "clean"],
                     "too_small_classes": [c["label"] for c in det["classes"]
                                           if c["verdict"] == "too-small"],
                     "min_class_size": det["min_class_size"]},
         "flagged_indices": det["flagged_indices"],
+        "suspicious_indices": det["suspicious_indices"],
+        "training": None if result.fit is None else result.fit.to_dict(),
         "classes": det["classes"],
         "parameters": {"detector": det["params"], **parameters, "layer": result.layer},
         "model": {"arch": result.spec.arch, "n_classes": result.spec.n_classes,
@@ -73,26 +79,36 @@ def build_report(result: ScanResult, data: Dataset, *, source: str,
     return report
 
 
+def _verdict_reason(result: ScanResult) -> str | None:
+    """Why the scan is inconclusive (the model's inadequacy), or None."""
+    if result.verdict != "inconclusive" or result.fit is None:
+        return None
+    return f"{result.fit.reason}. No class is called poisoned on this model's evidence."
+
+
 def flagged_csv(result: ScanResult, labels: np.ndarray, *, files: np.ndarray | None = None,
                 class_names: np.ndarray | None = None,
                 texts: Sequence[str] | None = None) -> str:
-    """CSV text with one row per flagged sample: index, label, cluster (the sample's cluster id
-    within its class, as in the report's cluster table), suspected_source, score.
+    """CSV text with one row per flagged or suspicious sample: index, label, cluster (the
+    sample's cluster id within its class, as in the report's cluster table), suspected_source,
+    score, verdict (``poisoned``: flagged; ``suspicious``: weak evidence, which ``repair``
+    leaves alone unless told to include it).
 
     With ``files`` ((N,) str, e.g. from an image folder) a ``file`` column names each sample's
     file; with ``class_names`` ((K,) str) ``label_name`` and ``suspected_source_name`` follow;
-    with ``texts`` (one string per *flagged* sample, in index order) a last ``text`` column
+    with ``texts`` (one string per listed sample, in index order; :func:`listed_indices`) a
+    last ``text`` column
     holds each flagged sentence. These text cells come from the data, which may be hostile: one
     that a spreadsheet would read as a formula gets a leading apostrophe (:func:`_cell`).
     """
     det = result.detection
-    idx = det.flagged_indices
+    idx = listed_indices(result)
     if texts is not None and len(texts) != len(idx):
-        raise ValueError(f"texts must hold one string per flagged sample ({len(idx)}); "
+        raise ValueError(f"texts must hold one string per listed sample ({len(idx)}); "
                          f"got {len(texts)}.")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["index", "label", "cluster", "suspected_source", "score"]
+    writer.writerow(["index", "label", "cluster", "suspected_source", "score", "verdict"]
                     + (["file"] if files is not None else [])
                     + (["label_name", "suspected_source_name"] if class_names is not None else [])
                     + (["text"] if texts is not None else []))
@@ -100,7 +116,8 @@ def flagged_csv(result: ScanResult, labels: np.ndarray, *, files: np.ndarray | N
     for j, (i, lab, k, s, sc) in enumerate(zip(idx.tolist(), labels[idx].tolist(),
                                                det.cluster[idx].tolist(), src.tolist(),
                                                det.score[idx].tolist())):
-        row = [i, lab, k, "" if s < 0 else s, f"{sc:.6f}"]
+        row = [i, lab, k, "" if s < 0 else s, f"{sc:.6f}",
+               "poisoned" if det.is_poison[i] else "suspicious"]
         if files is not None:
             row.append(_cell(files[i]))
         if class_names is not None:
@@ -109,6 +126,11 @@ def flagged_csv(result: ScanResult, labels: np.ndarray, *, files: np.ndarray | N
             row.append(_cell(texts[j]))
         writer.writerow(row)
     return buf.getvalue()
+
+
+def listed_indices(result: ScanResult) -> np.ndarray:
+    """Sorted indices of the samples ``flagged.csv`` lists: flagged or suspicious."""
+    return np.flatnonzero(result.detection.is_poison | result.detection.is_suspicious)
 
 
 def _cell(value: object) -> str:
@@ -132,7 +154,7 @@ def write_scan(out_dir: str | os.PathLike[str], result: ScanResult, data: Datase
     out.mkdir(parents=True, exist_ok=True)
     report = build_report(result, data, source=source, parameters=parameters)
     save_model(out / "model.safetensors", result.model, result.spec)
-    texts = texts_of(data, result.detection.flagged_indices)
+    texts = texts_of(data, listed_indices(result))
     write_text(out / "flagged.csv", flagged_csv(result, data.y, files=data.files,
                                                 class_names=data.class_names, texts=texts))
     write_json(out / "report.json", report)
