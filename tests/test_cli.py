@@ -14,7 +14,7 @@ from poisonscan.attacks import pattern, poison_dataset
 from poisonscan.cli import main
 from poisonscan.data import save_dataset
 
-FAST = ["--epochs", "2", "--n-components", "4", "--n-init", "5", "-q"]
+FAST = ["--epochs", "2", "--holdout", "0", "--n-components", "4", "--n-init", "5", "-q"]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_scan_writes_report_and_csv(poisoned_file: Path, tmp_path: Path,
     assert report["flagged_indices"] == sorted(report["flagged_indices"])
     assert len(report["classes"]) == 3
     for c in report["classes"]:
-        assert c["verdict"] in {"clean", "poisoned"}
+        assert c["verdict"] in {"clean", "poisoned", "suspicious"}
         assert sum(cl["size"] for cl in c["clusters"]) == c["n_samples"]
     assert report["parameters"]["detector"]["n_components"] == 4
     assert report["parameters"]["train"]["epochs"] == 2
@@ -50,11 +50,16 @@ def test_scan_writes_report_and_csv(poisoned_file: Path, tmp_path: Path,
     assert set(ev["overall"]) >= {"precision", "recall", "f1", "tpr", "fpr"}
     assert set(ev["per_class"]) == {"0", "1", "2"}
     rows = list(csv.DictReader((tmp_path / "r" / "flagged.csv").open()))
-    assert [int(r["index"]) for r in rows] == report["flagged_indices"]
-    assert rows == [] or set(rows[0]) == {"index", "label", "cluster", "suspected_source", "score"}
+    assert [int(r["index"]) for r in rows if r["verdict"] == "poisoned"] \
+        == report["flagged_indices"]
+    assert [int(r["index"]) for r in rows if r["verdict"] == "suspicious"] \
+        == report["suspicious_indices"]
+    assert rows == [] or set(rows[0]) == {"index", "label", "cluster", "suspected_source", "score",
+                                          "verdict"}
     clusters = {(c["label"], cl["cluster"]): cl for c in report["classes"] for cl in c["clusters"]}
-    for row in rows:  # each row's cluster is one that the report judged poison
-        assert clusters[int(row["label"]), int(row["cluster"])]["is_poison"]
+    for row in rows:  # each row's cluster is one that the report judged poison or suspicious
+        level = clusters[int(row["label"]), int(row["cluster"])]["level"]
+        assert level == {"poisoned": "poison", "suspicious": "suspicious"}[row["verdict"]]
     assert (tmp_path / "r" / "model.safetensors").is_file()
     # the saved model can be scanned again without training
     code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "r2", "--model",
@@ -315,6 +320,31 @@ def test_fail_on_poison_exits_3_after_writing_the_report(poisoned_file: Path, tm
     assert code == 0, err  # the same verdicts without the flag
     assert json.loads((tmp_path / "r2" / "report.json").read_text())["summary"] == \
         report["summary"]
+
+
+def test_fail_on_poison_levels_and_the_paper_preset(poisoned_file: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # one epoch of lr 1e-5 learns nothing: the scan is inconclusive and flags nothing
+    weak = ["--epochs", "1", "--lr", "1e-5", "--n-components", "4", "--n-init", "5", "-q"]
+    code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "w", "--fail-on-poison",
+                        *weak], capsys)
+    report = json.loads((tmp_path / "w" / "report.json").read_text())
+    assert report["summary"]["verdict"] == "inconclusive" and code == 0, err
+    assert report["summary"]["n_flagged"] == 0 and report["training"]["adequate"] is False
+    assert "not learned the classes" in report["summary"]["verdict_reason"]
+    code, _, _ = run(["scan", poisoned_file, "--out", tmp_path / "w2", "--fail-on-poison",
+                      "suspicious", *weak], capsys)
+    assert code == 3
+    # the paper preset: 3 epochs on all data, nothing measured, every l/p <= 1 flagged
+    code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "p", "--preset", "paper",
+                        "--n-components", "4", "--n-init", "5", "-q"], capsys)
+    paper = json.loads((tmp_path / "p" / "report.json").read_text())
+    assert code == 0, err
+    assert paper["parameters"]["preset"] == "paper" and paper["training"]["adequate"] is None
+    assert paper["parameters"]["train"]["epochs"] == 3
+    assert paper["parameters"]["detector"]["verdict_rule"] == "paper"
+    assert {cl["level"] for c in paper["classes"] for cl in c["clusters"]} <= \
+        {None, "poison", "legitimate"}
 
 
 def test_interrupted_scan_keeps_the_trained_model(poisoned_file: Path, tmp_path: Path,

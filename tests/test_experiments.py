@@ -44,7 +44,7 @@ def test_experiment_pipeline_on_slice(name: str, folder: str, tmp_path: Path) ->
             assert sum(int(p.rstrip(")").replace(",", "")) for _, p in cells) == run["n_poison"]
     if name == "traffic-signs":  # GTSRB's sign names and original files reach flagged.csv
         header = (tmp_path / "scan-0.15" / "flagged.csv").read_text().splitlines()[0]
-        assert header.split(",")[5:] == ["file", "label_name", "suspected_source_name"]
+        assert header.split(",")[5:] == ["verdict", "file", "label_name", "suspected_source_name"]
         report = json.loads((tmp_path / "scan-0.15" / "report.json").read_text())
         assert report["input"]["class_names"][14] == "stop"
     assert result.wall_s > 0

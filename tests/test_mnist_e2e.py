@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from poisonscan import ActivationClustering, TrainConfig, scan
+from poisonscan import scan
 from poisonscan.attacks import get_trigger, parse_mapping, poison_dataset
 from poisonscan.data import load_mnist
+from poisonscan.presets import preset
 
 
 @pytest.mark.slow
@@ -19,7 +20,8 @@ def test_mnist_slice_pattern_all_to_next(mnist_dir: Path) -> None:
                          y_test=full.y_test[:2000])
     data = poison_dataset(clean, get_trigger("pattern"), parse_mapping("all-to-next", 10),
                           rate=0.15, seed=0)
-    result = scan(data, detector=ActivationClustering(), train_config=TrainConfig(epochs=3),
+    paper = preset("paper")  # the default's figures are in benchmarks/grid (full MNIST)
+    result = scan(data, detector=paper.detector_of(), train_config=paper.train_config(),
                   progress=False)
     assert result.model_metrics["test_accuracy"] > 0.95
     assert result.model_metrics["attack_success_rate"] > 0.8  # the backdoor was learned

@@ -206,9 +206,15 @@ def test_repair_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     rows = (tmp_path / "s" / "flagged.csv").read_text().splitlines()
     assert len(rows) > 2
     (tmp_path / "s" / "flagged.csv").write_text("\n".join(rows[:2]) + "\n")
+    poisoned = rows[1].split(",")[rows[0].split(",").index("verdict")] == "poisoned"
     assert main(["repair", str(path), "--scan", str(tmp_path / "s"), "--out",
                  str(tmp_path / "e"), "--no-scratch", "-q"]) == 0
-    assert json.loads((tmp_path / "e" / "repair.json").read_text())["n_flagged"] == 1
+    assert json.loads((tmp_path / "e" / "repair.json").read_text())["n_flagged"] == poisoned
+    # a suspicious row is relabelled only when asked to
+    assert main(["repair", str(path), "--scan", str(tmp_path / "s"), "--out",
+                 str(tmp_path / "e"), "--no-scratch", "-q", "--include-suspicious"]) == 0
+    rep = json.loads((tmp_path / "e" / "repair.json").read_text())
+    assert rep["n_flagged"] == 1 and rep["include_suspicious"] is True
     # --epochs 0 is refused, not taken as "the default"
     assert main(["repair", str(path), "--scan", str(tmp_path / "s"), "--out",
                  str(tmp_path / "e0"), "--epochs", "0", "-q"]) == 2
@@ -267,3 +273,27 @@ def test_read_flagged_names_the_bad_line(tmp_path: Path, rows: str, message: str
     # the same sample listed twice with the same source is one flag
     (tmp_path / "flagged.csv").write_text("index,suspected_source\n3,0\n3,0\n")
     assert read_flagged(tmp_path / "flagged.csv", n_samples=10, n_classes=3)[0].sum() == 1
+
+
+def test_read_flagged_takes_poisoned_rows_unless_told_to_include_suspicious(
+        tmp_path: Path) -> None:
+    (tmp_path / "flagged.csv").write_text("index,label,suspected_source,verdict\n"
+                                          "2,1,0,poisoned\n5,1,0,suspicious\n8,2,1,Poisoned\n")
+    flagged, source = read_flagged(tmp_path / "flagged.csv", n_samples=10, n_classes=3)
+    assert np.flatnonzero(flagged).tolist() == [2, 8] and source[5] == -1
+    flagged, source = read_flagged(tmp_path / "flagged.csv", n_samples=10, n_classes=3,
+                                   include_suspicious=True)
+    assert np.flatnonzero(flagged).tolist() == [2, 5, 8] and source[5] == 0
+    (tmp_path / "flagged.csv").write_text("index,suspected_source,verdict\n2,0,maybe\n")
+    with pytest.raises(InputError, match="line 2: verdict 'maybe' is not 'poisoned' or"):
+        read_flagged(tmp_path / "flagged.csv", n_samples=10, n_classes=3)
+
+
+def test_repair_warning_when_the_repaired_model_disagrees_with_the_relabelling() -> None:
+    text = repair_warning({"unflagged_as_label_rate": 0.95},
+                          {"unflagged_as_label_rate": 0.94, "flagged_as_source_rate": 0.31})
+    assert text is not None and "31.0% of the flagged samples" in text and "may be clean" in text
+    assert repair_warning({}, {"flagged_as_source_rate": 0.98}) is None
+    both = repair_warning({"unflagged_as_label_rate": 0.95},
+                          {"unflagged_as_label_rate": 0.5, "flagged_as_source_rate": 0.2})
+    assert both is not None and both.count("; ") == 1 and both.endswith(".")

@@ -1,4 +1,6 @@
-"""report.html: content, order, self-containment, escaping, hooks; and how Chromium renders it."""
+"""report.html: content, order, self-containment, escaping, hooks; the verdict box and the
+cluster levels of graded, inconclusive, paper and old-style reports; and how Chromium renders
+it."""
 
 from __future__ import annotations
 
@@ -26,11 +28,15 @@ from poisonscan.report.plots import build_figures
 
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """A real (small, fast) scan of poisoned blob images, written with write_scan."""
+    """A real (small, fast) scan of poisoned blob images, written with write_scan.
+
+    Two epochs on all the data (nothing held out, so the model's fitness is not measured and
+    the verdict is conclusive): graded verdicts with poisoned classes, in a few seconds. The
+    inconclusive and suspicious pages are this report, edited (:func:`downgraded`)."""
     clean = make_blob_images(n_per_class=80)
     data = poison_dataset(clean, pattern, [(0, 1), (1, 2)], rate=0.2, seed=0)
     result = ps.scan(data, detector=ps.ActivationClustering(n_components=4, n_init=5),
-                     train_config=ps.TrainConfig(epochs=2), progress=False)
+                     train_config=ps.TrainConfig(epochs=2, holdout=0.0), progress=False)
     out = tmp_path_factory.mktemp("scan")
     report = write_scan(out, result, data, source="blobs <test & co>", parameters={})
     return SimpleNamespace(out=out, report=report, result=result, data=data,
@@ -75,9 +81,11 @@ def test_report_sections_in_order(scanned: SimpleNamespace) -> None:
         or (n_flagged == 0 and "No class looks poisoned" in scanned.html)
     # with a poisoned class, the verdict says what a flag means and how false alarms look
     assert ("points to a false alarm" in scanned.html) == (n_flagged > 0)
+    assert scanned.report["summary"]["verdict"] == "poisoned"
+    assert "<h2>Verdict: poisoned</h2>" in scanned.html
     for c in scanned.report["classes"]:
         d = o.details[f"class-{c['label']}"]
-        assert ("open" in d) == (c["verdict"] == "poisoned")
+        assert ("open" in d) == (c["verdict"] in ("poisoned", "suspicious"))
         assert c["verdict"] in str(d["class"])
         for cl in c["clusters"]:
             if cl["is_poison"] and cl["suspected_source"] is not None:
@@ -147,7 +155,7 @@ def test_cluster_figures_against_thresholds(scanned: SimpleNamespace) -> None:
         for cl in c["clusters"]:
             if cl["rule"] is not None:
                 text = compare_text("l/p", cl["statistic"], cl["rule"], cl["threshold"],
-                                    cl["is_poison"])
+                                    cl["level"] in ("poison", "suspicious"))
                 assert text.startswith("l/p = ") and html_escape(text) in scanned.html
                 votes = votes_text(cl["votes"])
                 assert sum(v["count"] for v in cl["votes"]) <= cl["size"]
@@ -217,6 +225,152 @@ def test_to_frame(scanned: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match="pip install pandas"):
         det.to_frame()
+
+
+def downgraded(report: dict, verdict: str, reasons: list[str]) -> dict:
+    """``report`` with every poison cluster only suspicious (for ``reasons``), and the scan's
+    verdict ``verdict``: what an inconclusive scan, or one on weak evidence, writes."""
+    report = copy.deepcopy(report)
+    for c in report["classes"]:
+        if c["verdict"] == "poisoned":
+            c["verdict"] = "suspicious"
+        for cl in c["clusters"]:
+            if cl["level"] == "poison":
+                cl.update(level="suspicious", is_poison=False, reasons=list(reasons))
+    s = report["summary"]
+    s.update(verdict=verdict, n_suspicious=s["n_flagged"], n_flagged=0,
+             suspicious_classes=s["poisoned_classes"], poisoned_classes=[])
+    report["suspicious_indices"], report["flagged_indices"] = report["flagged_indices"], []
+    return report
+
+
+_UNFIT = {"epochs": 2, "epochs_run": 2.0, "best_epoch": 2.0, "retrain_epochs": 2,
+          "stopped": "epochs", "heldout_size": 28, "heldout_accuracy": 0.679,
+          "chance_accuracy": 0.357, "heldout_loss": [1.0, 0.8], "check_epochs": [1.0, 2.0],
+          "converged": False, "adequate": False,
+          "reason": "the model had not converged; train longer <or raise --epochs>"}
+
+
+def verdict_box(html: str) -> str:
+    start = html.index('<section id="verdict"')
+    return html[start:html.index("</section>", start)]
+
+
+def test_inconclusive_verdict_box(scanned: SimpleNamespace) -> None:
+    report = downgraded(scanned.report, "inconclusive", ["the model was not fit to be judged"])
+    report["training"] = dict(_UNFIT)
+    report["summary"]["verdict_reason"] = (_UNFIT["reason"] + ". No class is called poisoned "
+                                           "on this model's evidence.")
+    html = render_html(report, scanned.result, scanned.data)
+    box = verdict_box(html)
+    assert box.startswith('<section id="verdict" class="inconclusive"><h2>Verdict: '
+                          "inconclusive</h2>")
+    assert "The trained model was not fit to be judged: nothing is flagged." in box
+    assert "train longer &lt;or raise --epochs&gt;" in box and "<or raise" not in html
+    assert "What to do:" in box and "samples flagged" not in box
+    assert ("Training: held-out accuracy 67.9% (chance 35.7%), 2 epochs (fixed), not converged, "
+            "not fit to be judged (28 samples held out).") in box
+    suspicious = report["summary"]["suspicious_classes"]
+    assert suspicious
+    o = outline(html)
+    for k in suspicious:
+        assert f'<a class="chip suspicious" href="#class-{k}">class {k} ?</a>' in box
+        assert "open" in o.details[f"class-{k}"] and "suspicious" in str(o.details[f"class-{k}"])
+    assert '<span class="badge suspicious">suspicious</span>' in html
+    assert "<li>the model was not fit to be judged</li>" in html
+    assert 'class="flagged"' not in html  # nothing flagged: no red rows
+
+
+def test_suspicious_verdict_box_and_cluster_levels(scanned: SimpleNamespace) -> None:
+    weak = ["only 3 votes for the suspected source (fewer than 10)",
+            "the cluster holds 48% of its class (over 40%) <sic>"]
+    report = downgraded(scanned.report, "suspicious", weak)
+    report["training"] = {**_UNFIT, "epochs": "auto", "epochs_run": 12.0, "best_epoch": 9.0,
+                          "stopped": "criterion", "heldout_accuracy": 0.963,
+                          "chance_accuracy": 0.1, "converged": True, "adequate": True,
+                          "reason": None}
+    figs = build_figures(scanned.result.clusters, scanned.result.detection, scanned.data)
+    html = render_html(report, scanned.result, scanned.data, figures=figs)
+    box = verdict_box(html)
+    n_classes, weak_classes = len(report["classes"]), report["summary"]["suspicious_classes"]
+    assert box.startswith('<section id="verdict" class="suspicious"><h2>Verdict: '
+                          "suspicious</h2>")
+    assert (f"Nothing flagged, but {len(weak_classes)} of {n_classes} classes show weak "
+            f"evidence of poison ({report['summary']['n_suspicious']:,} samples).") in box
+    assert "--include-suspicious" in box and "What to do" not in box
+    assert ("Training: held-out accuracy 96.3% (chance 10.0%), epoch 9 of 12 (stopped on the "
+            "held-out loss), converged, fit to be judged (28 samples held out).") in box
+    assert box.count('<tr class="suspicious">') == len(weak_classes)
+    # the cluster table: each judged cluster's level, and why a suspicious one is only that
+    reasons = ('<ul class="why"><li>only 3 votes for the suspected source (fewer than 10)</li>'
+               "<li>the cluster holds 48% of its class (over 40%) &lt;sic&gt;</li></ul>")
+    assert html.count(reasons) == len(weak_classes)
+    for c in report["classes"]:
+        for cl in c["clusters"]:
+            if cl["level"] == "suspicious":
+                assert (f'<b class="warn">suspicious</b> \u00b7 not flagged (source '
+                        f'{cl["suspected_source"]}){reasons}') in html
+    assert "legitimate \u00b7 kept" in html
+    assert html.count("<th>level</th>") == sum(bool(c["clusters"]) for c in report["classes"])
+    assert "Level: poison when the evidence is strong on every count" in html
+    assert 'class="warn">suspicious, not flagged</b>' in html  # the mosaics' captions
+
+
+def test_poison_clusters_show_their_level(scanned: SimpleNamespace) -> None:
+    poison = [(c, cl) for c in scanned.report["classes"] for cl in c["clusters"]
+              if cl["level"] == "poison"]
+    assert poison
+    for _, cl in poison:
+        assert (f'<b class="flag">poison</b> \u00b7 <b>flagged (source '
+                f'{cl["suspected_source"]})</b>') in scanned.html
+    assert "Level: poison when" not in scanned.html  # explained only beside suspicious ones
+    assert "Training:" in verdict_box(scanned.html)  # nothing held out: said so
+    assert "nothing held out: whether the model is fit to be judged was not measured" in \
+        scanned.html
+
+
+def test_paper_preset_and_given_model(scanned: SimpleNamespace) -> None:
+    report = copy.deepcopy(scanned.report)
+    report["parameters"]["preset"] = "paper"
+    html = render_html(report, scanned.result, scanned.data)
+    assert ("Training: 2 epochs on all the data, nothing held out (preset paper): whether the "
+            "model is fit to be judged was not measured.") in html
+    report["training"] = None
+    html = render_html(report, scanned.result, scanned.data)
+    assert "The model was given, not trained by the scan" in verdict_box(html)
+
+
+def test_old_style_report_without_the_new_keys_renders(scanned: SimpleNamespace) -> None:
+    """A report written before verdict levels (no summary.verdict, training, level, reasons,
+    suspicious_*) still renders, with levels read from is_poison."""
+    from poisonscan.report import format_summary
+    report = copy.deepcopy(scanned.report)
+    for key in ("verdict", "verdict_reason", "n_suspicious", "suspicious_classes"):
+        del report["summary"][key]
+    for key in ("suspicious_indices", "training"):
+        del report[key]
+    for c in report["classes"]:
+        for cl in c["clusters"]:
+            del cl["level"], cl["reasons"]
+    html = render_html(report, scanned.result, scanned.data)
+    assert verdict_box(html).startswith('<section id="verdict" class="poisoned">')
+    assert "Training:" not in html and "chip suspicious" not in html
+    assert "weak evidence" not in html
+    assert html.count('<b class="flag">poison</b>') == sum(
+        cl["is_poison"] for c in report["classes"] for cl in c["clusters"])
+    assert "legitimate \u00b7 kept" in html
+    text = format_summary(report)
+    assert text.splitlines()[0].startswith("verdict: poisoned (class")
+    clean = copy.deepcopy(report)
+    for c in clean["classes"]:
+        c["verdict"] = "clean"
+        for cl in c["clusters"]:
+            cl["is_poison"] = False
+    clean["summary"].update(n_flagged=0, poisoned_classes=[])
+    html = render_html(clean, scanned.result, scanned.data)
+    assert verdict_box(html).startswith('<section id="verdict" class="clean"><h2>Verdict: clean')
+    assert "No class looks poisoned: 0 of" in html
+    assert format_summary(clean).splitlines()[0] == "verdict: clean"
 
 
 def find_chromium() -> str | None:
@@ -290,6 +444,30 @@ def test_images_beyond_the_budget_are_linked_poisoned_classes_first(
     html = render_html(scanned.report, scanned.result, scanned.data, figures=figs,
                        max_embedded_mb=None)
     assert "To keep this page" not in html and 'src="plots/' not in html
+
+
+def test_figure_budget_takes_suspicious_classes_after_poisoned_ones(
+        scanned: SimpleNamespace) -> None:
+    figs = build_figures(scanned.result.clusters, scanned.result.detection, scanned.data)
+    sizes = {f.label: sum(4 * -(-len(p) // 3) for p in f.pngs().values()) for f in figs}
+    report = copy.deepcopy(scanned.report)
+    classes = report["classes"]
+    poisoned = [c["label"] for c in classes if c["verdict"] == "poisoned"]
+    assert len(poisoned) >= 2 or len(classes) >= 3
+    # the last class becomes suspicious, the first poisoned; room for those two only
+    first, last = classes[0], classes[-1]
+    for c in classes:
+        c["verdict"] = "clean"
+    first["verdict"], last["verdict"] = "poisoned", "suspicious"
+    budget = (sizes[first["label"]] + sizes[last["label"]] + 1) / 2**20
+    html = render_html(report, scanned.result, scanned.data, figures=figs,
+                       plots_href="plots", max_embedded_mb=budget)
+    linked = sorted({int(m) for u in outline(html).urls
+                     for m in re.findall(r"^plots/class_(\d+)_", u)})
+    assert linked == [c["label"] for c in classes[1:-1]]
+    html = render_html(report, scanned.result, scanned.data, figures=figs,
+                       plots_href="plots", max_embedded_mb=sizes[first["label"]] / 2**20)
+    assert "1 suspicious among them" in html
 
 
 def test_docs_output_names_every_report_field(scanned: SimpleNamespace) -> None:

@@ -362,7 +362,8 @@ def test_real_rt_polarity_slice() -> None:
     # data set is the robust case, see the measurement in the text path's notes)
     result = poisonscan.scan(data, detector=ActivationClustering(n_components=5, n_init=5,
                                                                  analysis="relative-size"),
-                             train_config=TrainConfig(epochs=3, batch_size=16), progress=False)
+                             train_config=TrainConfig(epochs=3, batch_size=16, holdout=0.0),
+                             progress=False)
     assert result.model_metrics["attack_success_rate"] >= 0.9
     assert result.model_metrics["test_accuracy"] > 0.55
     flagged_1 = result.detection.is_poison & (data.y == 1)

@@ -11,8 +11,9 @@ accuracy, a backdoor never learned, and 9 of 10 classes called poisoned. So a sc
    (``epochs="auto"``, the default; a fixed number of epochs is checked :data:`MIN_CHECKS`
    times or more along the way);
 3. calls the model **adequate** when it has converged (training stopped on the criterion, or
-   the held-out loss fell by less than :data:`CONVERGED_DROP` over the last quarter of
-   training) and reads held-out samples at least half-way from chance to perfect
+   over the last quarter of training the held-out loss fell by less than
+   :data:`CONVERGED_DROP` of its whole fall from ``ln K``, or the held-out accuracy rose by
+   less than :data:`CONVERGED_GAIN`) and reads held-out samples at least half-way from chance to perfect
    (``accuracy >= (1 + chance) / 2``, chance being the share of the largest held-out class).
 
 A scan whose model is not adequate is *inconclusive* (:mod:`poisonscan.pipeline`): no class is
@@ -31,14 +32,19 @@ from torch import nn
 
 from .train import INFERENCE_BATCH, TrainConfig, to_tensor, train_model
 
-__all__ = ["CONVERGED_DROP", "Fit", "MIN_CHECKS", "MIN_IMPROVEMENT", "fit_model",
+__all__ = ["CONVERGED_DROP", "CONVERGED_GAIN", "Fit", "MIN_CHECKS", "MIN_IMPROVEMENT", "MIN_LEARNED",
+           "fit_model",
            "holdout_split"]
 
 #: Smallest relative fall of the held-out loss that counts as an improvement (early stopping).
 MIN_IMPROVEMENT = 0.01
-#: A fixed-epoch run whose held-out loss still fell by this much (relative) over its last
-#: quarter had not converged.
+#: A fixed-epoch run whose held-out loss still fell over its last quarter by this share of its
+#: whole fall (from ln K, a model that knows nothing) had not converged.
 CONVERGED_DROP = 0.05
+#: ... or whose held-out accuracy still rose by this much (0.01 = 1 point) had not converged.
+CONVERGED_GAIN = 0.01
+#: An adequate model reads held-out samples at least this far from chance to perfect.
+MIN_LEARNED = 1 / 3
 #: Fewest held-out checks of a fixed-epoch run (1 epoch is checked every quarter epoch).
 MIN_CHECKS = 4
 
@@ -169,18 +175,21 @@ def fit_model(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfi
         model.load_state_dict(monitor.best_state)
     final = monitor.best_at if auto else len(monitor.losses) - 1
     epochs_at = [s / steps_per_epoch for s in monitor.steps]
-    converged = monitor.stopped or _flat_end(monitor.losses, monitor.steps)
+    converged = monitor.stopped or _flat_end(monitor.losses, monitor.accuracies,
+                                                monitor.steps, int(np.asarray(y).max()) + 1)
     counts = np.bincount(np.asarray(y)[held_idx])
     chance = float(counts.max() / counts.sum())
     accuracy = monitor.accuracies[final]
     reason = None
     if not converged:
-        reason = (f"the model had not converged: its held-out loss still fell by more than "
-                  f"{CONVERGED_DROP:.0%} over the last quarter of training; train longer "
-                  "(leave --epochs at 'auto', or raise it)")
-    elif accuracy < (1 + chance) / 2:
+        reason = (f"the model had not converged: over the last quarter of training its held-out "
+                  f"loss still fell by more than {CONVERGED_DROP:.0%} of its whole fall and its "
+                  f"held-out accuracy rose by {CONVERGED_GAIN:.0%} or more; train longer (leave "
+                  "--epochs at 'auto', or raise it)")
+    elif accuracy < chance + (1 - chance) * MIN_LEARNED:
+        need = chance + (1 - chance) * MIN_LEARNED
         reason = (f"the model reads only {accuracy:.1%} of held-out samples correctly (chance "
-                  f"{chance:.1%}; needed {(1 + chance) / 2:.1%}): it has not learned the classes "
+                  f"{chance:.1%}; needed {need:.1%}): it has not learned the classes "
                   "well enough for its misreadings to be evidence; try more data, another "
                   "--arch, or --augment")
     best_epoch = epochs_at[final]
@@ -190,13 +199,19 @@ def fit_model(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfi
                converged, reason is None, reason)
 
 
-def _flat_end(losses: list[float], steps: list[int]) -> bool:
-    """Whether the held-out loss fell by less than :data:`CONVERGED_DROP` over the last quarter
-    of training (from the last check at or before 3/4 of the steps to the end)."""
+def _flat_end(losses: list[float], accuracies: list[float], steps: list[int],
+              n_classes: int) -> bool:
+    """Whether training had converged at its end: over the last quarter of training (from the
+    last check at or before 3/4 of the steps to the end), the held-out loss fell by less than
+    :data:`CONVERGED_DROP` of its whole fall, or the held-out accuracy rose by less than
+    :data:`CONVERGED_GAIN`. The whole fall is from ``ln(n_classes)``, the loss of a model that
+    knows nothing, to the end: a fall relative to the loss itself would call a model
+    unconverged once its loss is small, whatever its accuracy."""
     if len(losses) < 2:
         return False
     cut = 0.75 * steps[-1]
     before = max((i for i, s in enumerate(steps) if s <= cut), default=0)
     start = min(losses[:before + 1])
-    return (start - losses[-1]) < CONVERGED_DROP * start
-
+    whole = max(math.log(max(n_classes, 2)) - losses[-1], 1e-12)
+    gain = accuracies[-1] - max(accuracies[:before + 1])
+    return (start - losses[-1]) < CONVERGED_DROP * whole or gain < CONVERGED_GAIN

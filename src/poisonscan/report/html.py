@@ -1,16 +1,24 @@
 """``report.html``: one self-contained page a person can act on.
 
-The page opens with the verdict (how many samples are flagged, which classes look poisoned and
-from which source class), then has one section per class (a scatter of its reduced activations,
-its clusters' sizes and analysis figures against their thresholds, and thumbnails of each
-cluster's most suspicious samples), then the evaluation against ground truth when known, and a
-repair section when the report has one. Images are embedded as base64 PNG data URIs; there is
-no script and no external resource, so the file works offline and can be mailed around.
+The page opens with the scan's verdict (poisoned, suspicious, clean, or inconclusive when the
+trained model was not fit to be judged, with why and what to do), how many samples are flagged,
+which classes look poisoned or only suspicious and from which source class, and a line on the
+model's training (held-out accuracy against chance, epochs, convergence). Then it has one
+section per class (a scatter of its reduced activations, its clusters' sizes and analysis
+figures against their thresholds with each judged cluster's level and, for a suspicious one,
+why its evidence is weak, and thumbnails of each cluster's most suspicious samples), then the
+evaluation against ground truth when known, and a repair section when the report has one.
+Images are embedded as base64 PNG data URIs; there is no script and no external resource, so
+the file works offline and can be mailed around.
+
+Everything the page says comes from the report (``report.json``), so it can be rebuilt from it;
+reports written before verdict levels (no ``summary.verdict``, ``training`` or cluster
+``level``) render too, as poisoned or clean.
 
 With many classes the images would make the page too big to open comfortably (about 0.4 MB
 per class of colour thumbnails), so at most ``MAX_EMBEDDED_MB`` of them are embedded, those of
-the poisoned classes first; the figures of the remaining classes are shown from the PNG files
-in ``plots/``, and the page says which.
+the poisoned classes first, then the suspicious ones; the figures of the remaining classes are
+shown from the PNG files in ``plots/``, and the page says which.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from ..data.dataset import Dataset
 from ._style import CSS
 from .plots import ClassFigures, build_figures, plot_names, save_figures
 from .samples import image_sources, img_tag, not_embedded_note, samples_block
-from .summary import class_label
+from .summary import class_label, cluster_level, scan_verdict, training_text
 from .tables import cluster_table, pct, table
 from .text import texts_of
 
@@ -38,45 +46,120 @@ __all__ = ["MAX_EMBEDDED_MB", "add_repair_section", "render_html", "write_html_r
 #: Most megabytes of images (as base64) that report.html embeds; see the module docstring.
 MAX_EMBEDDED_MB = 20.0
 
-def _sources(cls: dict[str, Any]) -> list[int]:
+_LEVEL_OF = {"poisoned": "poison", "suspicious": "suspicious"}
+
+
+def _sources(cls: dict[str, Any], level: str = "poison") -> list[int]:
+    """Suspected sources of the class's clusters of ``level``."""
     return [cl["suspected_source"] for cl in cls["clusters"]
-            if cl["is_poison"] and cl["suspected_source"] is not None]
+            if cluster_level(cl) == level and cl.get("suspected_source") is not None]
 
 
-def _n_flagged(cls: dict[str, Any]) -> int:
-    return sum(cl["size"] for cl in cls["clusters"] if cl["is_poison"])
+def _n_at(cls: dict[str, Any], level: str = "poison") -> int:
+    """Samples of the class in its clusters of ``level``."""
+    return sum(cl["size"] for cl in cls["clusters"] if cluster_level(cl) == level)
+
+
+def _training(report: dict[str, Any]) -> str:
+    """A line on the model's fitness to be judged (held-out accuracy against chance, epochs,
+    whether it converged), or nothing for an old report."""
+    if "training" not in report:
+        return ""
+    training = report["training"]
+    if not isinstance(training, dict):
+        return ('<p class="training muted">The model was given, not trained by the scan: '
+                "whether it is fit to be judged was not measured.</p>")
+    text = training_text(training, detail=True)
+    if text is None:
+        preset = report.get("parameters", {}).get("preset")
+        return (f'<p class="training muted">Training: {escape(_epochs_of(training))} on all the '
+                "data, nothing held out"
+                + (f" (preset {escape(str(preset))})" if preset else "")
+                + ": whether the model is fit to be judged was not measured.</p>")
+    held = training.get("heldout_size")
+    state = "bad" if training.get("adequate") is False else "muted"
+    return (f'<p class="training {state}">Training: {escape(text)}'
+            + (f" ({held:,} samples held out)" if held else "") + ".</p>")
+
+
+def _epochs_of(training: dict[str, Any]) -> str:
+    run = training.get("epochs_run", training.get("epochs"))
+    if not isinstance(run, (int, float)):
+        return "its epochs"
+    return f"{round(float(run), 2):g} epoch{'' if run == 1 else 's'}"
+
+
+_SUSPICIOUS_NOTE = (
+    "<p class=\"muted\">A suspicious cluster is one the analysis would call poison, on weak "
+    "evidence: few votes for the suspected source, votes spread over several classes, a "
+    "statistic close to the threshold, or a cluster holding a large share of its class (each "
+    "class's table says which){inadequate}. It is not flagged: "
+    "<a href=\"flagged.csv\">flagged.csv</a> lists its samples with the verdict "
+    "<code>suspicious</code>, and <code>poisonscan repair</code> leaves them alone unless given "
+    "<code>--include-suspicious</code>. Look at its thumbnails below before acting on it.</p>")
 
 
 def _verdict(report: dict[str, Any]) -> str:
     s, n = report["summary"], report["input"]["n_samples"]
     classes = report["classes"]
     bad = [c for c in classes if c["verdict"] == "poisoned"]
+    weak = [c for c in classes if c["verdict"] == "suspicious"]
     names = report["input"].get("class_names")
-    state = "poisoned" if bad else "clean"
-    if bad:
+    state = scan_verdict(report)
+    n_weak = s.get("n_suspicious", sum(_n_at(c, "suspicious") for c in weak))
+    weak_text = (f" {len(weak)} more class{'es are' if len(weak) > 1 else ' is'} suspicious "
+                 f"({n_weak:,} samples; weak evidence, not flagged)." if weak else "")
+    body = ""
+    if state == "inconclusive":
+        head = "The trained model was not fit to be judged: nothing is flagged."
+        reason = (s.get("verdict_reason") or (report.get("training") or {}).get("reason")
+                  or "the model was not fit to be judged")
+        body += (f'<p class="reason"><b>Why:</b> {escape(str(reason))}</p>'
+                 "<p><b>What to do:</b> fix the training as said above and scan again. A model "
+                 "that has not learned the classes misreads clean samples too, so its "
+                 "misreadings are no evidence of poison: the classes below that look "
+                 "suspicious on it are leads to look at, not findings to drop or relabel "
+                 "samples on.</p>")
+        if weak:
+            body += (f"<p>On this model's evidence, {len(weak)} of {len(classes)} classes "
+                     f"look suspicious ({n_weak:,} samples).</p>")
+    elif state == "poisoned" or bad:
         head = (f"{s['n_flagged']:,} of {n:,} samples flagged ({pct(s['n_flagged'] / n)}); "
-                f"{len(bad)} of {len(classes)} classes look poisoned.")
-        rows = [[f'<a href="#class-{c["label"]}">'
-                 f'class {escape(class_label(c["label"], names))}</a>',
-                 f"{_n_flagged(c):,}", f"{c['n_samples']:,}",
-                 escape(", ".join(class_label(k, names) for k in _sources(c))) or "unknown"]
-                for c in bad]
-        body = table(["class", "flagged", "of", "suspected source class"], rows)
-        body += ("<p>Every flagged sample is listed in <a href=\"flagged.csv\">flagged.csv</a> "
-                 "with its score (higher: deeper inside the suspicious cluster). Review the "
-                 "thumbnails below, drop or relabel the flagged samples, and retrain.</p>"
-                 "<p class=\"muted\">A flagged cluster is one that a model trained without it "
-                 "reads as another class. Poison does that, and so can a distinct clean group "
-                 "(one object photographed many times, unusual lighting). Poison usually shows "
-                 "many different objects sharing one added pattern; one object again and "
-                 "again, or a cluster holding about half its class, points to a false alarm "
-                 "(poisonscan's docs/verdicts.md).</p>")
+                f"{len(bad)} of {len(classes)} classes look poisoned." + weak_text)
+    elif state == "suspicious" or weak:
+        head = (f"Nothing flagged, but {len(weak)} of {len(classes)} classes show weak "
+                f"evidence of poison ({n_weak:,} samples).")
     else:
         head = f"No class looks poisoned: 0 of {n:,} samples flagged."
         body = (f"<p>Every {'judged ' if s.get('too_small_classes') else ''}class split into "
                 "clusters that the analysis judged legitimate.</p>")
+    if bad or weak:
+        rows = [[f'<a href="#class-{c["label"]}">'
+                 f'class {escape(class_label(c["label"], names))}</a>',
+                 escape(c["verdict"]), f"{_n_at(c, _LEVEL_OF[c['verdict']]):,}",
+                 f"{c['n_samples']:,}",
+                 escape(", ".join(class_label(k, names)
+                                  for k in _sources(c, _LEVEL_OF[c["verdict"]]))) or "unknown"]
+                for c in bad + weak]
+        body += table(["class", "verdict", "samples", "of", "suspected source class"], rows,
+                      ["flagged"] * len(bad) + ["suspicious"] * len(weak))
+    if bad:
+        body += ("<p>Every flagged sample is listed in <a href=\"flagged.csv\">flagged.csv</a> "
+                 "with its score (higher: deeper inside the suspicious cluster). Review the "
+                 "thumbnails below, drop or relabel the flagged samples, and retrain.</p>")
+    if weak:
+        body += _SUSPICIOUS_NOTE.format(
+            inadequate=", or the model was not fit to be judged" if state == "inconclusive"
+            else "")
+    if bad or weak:
+        body += ("<p class=\"muted\">A cluster is singled out when a model trained without it "
+                 "reads it as another class. Poison does that, and so can a distinct clean group "
+                 "(one object photographed many times, unusual lighting). Poison usually shows "
+                 "many different objects sharing one added pattern; one object again and "
+                 "again, or a cluster holding about half its class, points to a false alarm "
+                 "(poisonscan's docs/verdicts.md).</p>")
     clean = [c["label"] for c in classes if c["verdict"] == "clean"]
-    if bad and clean:
+    if (bad or weak) and clean:
         body += f"<p class=\"muted\">Clean classes: {escape(', '.join(map(str, clean)))}.</p>"
     small = s.get("too_small_classes", [])
     if small:
@@ -84,16 +167,17 @@ def _verdict(report: dict[str, Any]) -> str:
                  f"each: class{'es' if len(small) > 1 else ''} "
                  f"{escape(', '.join(map(str, small)))}. They were trained on, but too few to "
                  "cluster.</p>")
+    body += _training(report)
     model = report.get("model", {})
     if "test_accuracy" in model:
         extra = (f"; attack success rate {pct(model['attack_success_rate'])}"
                  if "attack_success_rate" in model else "")
         body += (f"<p class=\"muted\">Scanned model ({escape(str(model.get('arch', '')))}): "
                  f"clean test accuracy {pct(model['test_accuracy'])}{extra}.</p>")
-    warn = {"poisoned": " \u26a0", "clean": ""}
-    chips = "".join(f'<a class="chip {c["verdict"]}" href="#class-{c["label"]}">class '
+    warn = {"poisoned": " \u26a0", "suspicious": " ?"}
+    chips = "".join(f'<a class="chip {escape(c["verdict"])}" href="#class-{c["label"]}">class '
                     f'{c["label"]}{warn.get(c["verdict"], "")}</a>' for c in classes)
-    return (f'<section id="verdict" class="{state}"><h2>Verdict</h2>'
+    return (f'<section id="verdict" class="{escape(state)}"><h2>Verdict: {escape(state)}</h2>'
             f'<p class="headline">{escape(head)}</p>{body}'
             f'<div class="chips">{chips}</div></section>')
 
@@ -111,15 +195,17 @@ def _truth_line(report: dict[str, Any], label: int) -> str:
 def _class_section(cls: dict[str, Any], fig: ClassFigures | None, srcs: dict[str, str],
                    report: dict[str, Any], result: ScanResult, data: Dataset,
                    texts: Sequence[str] | None) -> str:
-    label, bad = cls["label"], cls["verdict"] == "poisoned"
+    label, verdict = cls["label"], cls["verdict"]
     names = report["input"].get("class_names")
     sizes = "/".join(f"{cl['size']:,}" for cl in cls["clusters"])
-    badge = "not judged" if cls["verdict"] == "too-small" else cls["verdict"]
-    if bad:
-        src = ", ".join(class_label(k, names) for k in _sources(cls))
-        note = (f"{_n_flagged(cls):,} of {cls['n_samples']:,} flagged"
+    badge = "not judged" if verdict == "too-small" else verdict
+    if verdict in _LEVEL_OF:
+        level = _LEVEL_OF[verdict]
+        src = ", ".join(class_label(k, names) for k in _sources(cls, level))
+        note = (f"{_n_at(cls, level):,} of {cls['n_samples']:,} "
+                + ("flagged" if level == "poison" else "in a suspicious cluster, not flagged")
                 + (f", suspected source class {src}" if src else ""))
-    elif cls["verdict"] == "too-small":
+    elif verdict == "too-small":
         note = (f"{cls['n_samples']:,} samples, fewer than the "
                 f"{report['summary']['min_class_size']} needed to cluster and judge")
     else:
@@ -137,8 +223,9 @@ def _class_section(cls: dict[str, Any], fig: ClassFigures | None, srcs: dict[str
                      f"{cls['n_samples']:,} samples drawn).</p>")
     if cls["clusters"]:
         parts.append(samples_block(cls, fig, data, result, texts, srcs))
-    return (f'<details id="class-{label}" class="cls {cls["verdict"]}"{" open" if bad else ""}>'
-            f'<summary><span class="badge {cls["verdict"]}">{badge}</span>'
+    return (f'<details id="class-{label}" class="cls {escape(verdict)}"'
+            f'{" open" if verdict in _LEVEL_OF else ""}>'
+            f'<summary><span class="badge {escape(verdict)}">{escape(badge)}</span>'
             f'Class {escape(class_label(label, names))} '
             f'<span class="summary-note">\u2014 {escape(note)}</span></summary>'
             f'<div class="cls-body">{"".join(parts)}</div></details>')
@@ -254,7 +341,8 @@ def render_html(report: dict[str, Any], result: ScanResult, data: Dataset, *,
         Where the figures were saved as PNG files, relative to the page (e.g. ``"plots"``):
         figures beyond ``max_embedded_mb`` are linked from there. None: they are left out.
     max_embedded_mb
-        Most megabytes of images to embed in the page, poisoned classes first (None: all).
+        Most megabytes of images to embed in the page, poisoned classes first, then suspicious
+        ones (None: all).
     """
     texts = texts if texts is not None else texts_of(data)
     if texts is not None and len(texts) != len(data.y):

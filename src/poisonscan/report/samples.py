@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data.dataset import Dataset
 from .plots import ClassFigures, plot_names
-from .summary import class_label
+from .summary import VERDICT_ORDER, class_label, cluster_level
 from .text import distinctive_terms, render_text_cluster
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ def image_sources(report: dict[str, Any], figures: Sequence[ClassFigures],
                   ) -> tuple[dict[int, dict[str, str]], list[int]]:
     """The ``src`` of every figure of the page, by class, then by file name (:func:`plot_names`).
 
-    The poisoned classes come first, then the clean ones, in ``report["classes"]`` order. Each
+    The poisoned classes come first, then the suspicious ones, then the clean ones (each in
+    ``report["classes"]`` order). Each
     class's figures are embedded together while the embedded total (base64) stays within
     ``max_embedded_mb`` (None: no limit). From the first class that does not fit on, figures
     are linked as ``plots_href/NAME.png``, or left out (``""``) when ``plots_href`` is None.
@@ -52,7 +53,7 @@ def image_sources(report: dict[str, Any], figures: Sequence[ClassFigures],
         The sources; the sorted labels of the classes whose figures are not embedded.
     """
     by_label = {f.label: f for f in figures}
-    order = sorted(report["classes"], key=lambda c: c["verdict"] != "poisoned")
+    order = sorted(report["classes"], key=lambda c: VERDICT_ORDER.get(c["verdict"], 2))
     budget = math.inf if max_embedded_mb is None else max_embedded_mb * 2**20
     used, full = 0, False
     srcs: dict[int, dict[str, str]] = {}
@@ -77,11 +78,13 @@ def not_embedded_note(labels: list[int], report: dict[str, Any], plots_href: str
     if not labels:
         return ""
     names = report["input"].get("class_names")
-    poisoned = len({c["label"] for c in report["classes"] if c["verdict"] == "poisoned"}
-                   & set(labels))
+    counts = {v: len({c["label"] for c in report["classes"] if c["verdict"] == v} & set(labels))
+              for v in ("poisoned", "suspicious")}
     listed = ", ".join(class_label(k, names) for k in labels[:10])
     more = f" and {len(labels) - 10:,} more" if len(labels) > 10 else ""
-    which = f"{poisoned:,} of them poisoned" if poisoned else "all clean"
+    which = (" and ".join(f"{n:,} {v}" for v, n in counts.items() if n)
+             if any(counts.values()) else "all clean")
+    which = which if which == "all clean" else f"{which} among them"
     where = (f"they are shown from the PNG files in <code>{escape(plots_href)}/</code> (keep "
              "that folder next to this page)" if plots_href is not None
              else "they are left out (no plots folder was written)")
@@ -94,7 +97,8 @@ def samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
                   result: ScanResult, texts: Sequence[str] | None,
                   srcs: dict[str, str]) -> str:
     """The "Samples" part of a class section: a mosaic per cluster with the samples it shows
-    (images), distinctive terms and top sentences (text), or a note (feature vectors).
+    (images), distinctive terms and top sentences (text), or a note (feature vectors); flagged
+    clusters first, then suspicious ones.
 
     ``cls`` is the class's entry of ``report.json``; ``fig`` its figures; ``texts`` the raw
     sentences of the dataset (None for non-text data); ``srcs`` the ``src`` of each figure
@@ -108,13 +112,13 @@ def samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
                 "each); there are no thumbnails to show.</p>")
     if fig is None or not fig.sprites:
         return ""
-    poison = {cl["cluster"]: cl["is_poison"] for cl in cls["clusters"]}
+    levels = {cl["cluster"]: cluster_level(cl) for cl in cls["clusters"]}
     sizes = {cl["cluster"]: cl["size"] for cl in cls["clusters"]}
     figs = []
-    for c in sorted(fig.sprites, key=lambda c: (not poison.get(c, False), c)):
+    for c in sorted(fig.sprites, key=lambda c: (_RANK.get(levels.get(c), 2), c)):
         _, w = fig.sprite_shapes.get(c, (0, 0))
         scale = max(1, min(3, 470 // max(w, 1)))  # whole pixels, two mosaics side by side
-        tag = '<b class="flag">flagged</b>' if poison.get(c) else "kept"
+        tag = _tag(levels.get(c))
         alt = f"class {cls['label']} cluster {c}: samples"
         shown = fig.sprite_indices[c]
         src = srcs.get(plot_names(fig.label, c), "")
@@ -124,6 +128,18 @@ def samples_block(cls: dict[str, Any], fig: ClassFigures | None, data: Dataset,
                     f"{_shown_list(shown, data)}</figcaption></figure>")
     diffs = "".join(_difference(fig.label, c, srcs) for c in sorted(fig.differences))
     return f'<h3>Samples</h3><div class="sprites">{"".join(figs)}</div>{diffs}'
+
+
+_RANK = {"poison": 0, "suspicious": 1}  # flagged clusters first, then suspicious ones
+
+
+def _tag(level: str | None) -> str:
+    """How a cluster's mosaic or sentences are captioned: flagged, suspicious or kept."""
+    if level == "poison":
+        return '<b class="flag">flagged</b>'
+    if level == "suspicious":
+        return '<b class="warn">suspicious, not flagged</b>'
+    return "kept"
 
 
 def _difference(label: int, c: int, srcs: dict[str, str]) -> str:
@@ -151,7 +167,8 @@ def _shown_list(indices: np.ndarray, data: Dataset) -> str:
 
 def _text_html(result: ScanResult, cls: dict[str, Any], texts: Sequence[str] | None,
                n_samples: int = 5) -> str:
-    """Distinctive terms and top-scored sentences of each cluster of one class, flagged first."""
+    """Distinctive terms and top-scored sentences of each cluster of one class, flagged first,
+    then suspicious."""
     if texts is None:
         return ""
     cc = next((c for c in result.clusters if c.label == cls["label"]), None)
@@ -161,12 +178,12 @@ def _text_html(result: ScanResult, cls: dict[str, Any], texts: Sequence[str] | N
     scores = result.detection.score[cc.indices]
     members = [np.flatnonzero(cc.assignment == c) for c in range(len(cc.centers))]
     terms = distinctive_terms([arr[cc.indices[m]].tolist() for m in members])
-    poison = {cl["cluster"]: cl["is_poison"] for cl in cls["clusters"]}
+    levels = {cl["cluster"]: cluster_level(cl) for cl in cls["clusters"]}
     parts = []
-    for c in sorted(range(len(members)), key=lambda c: (not poison.get(c, False), c)):
+    for c in sorted(range(len(members)), key=lambda c: (_RANK.get(levels.get(c), 2), c)):
         m = members[c]
         top = m[np.argsort(-scores[m], kind="stable")[:n_samples]]
-        tag = '<b class="flag">flagged</b>' if poison.get(c) else "kept"
+        tag = _tag(levels.get(c))
         parts.append(f"<h4>cluster {c} \u00b7 {tag} \u00b7 {len(m):,} texts</h4>"
                      + render_text_cluster(terms[c], arr[cc.indices[top]].tolist()))
     return "".join(parts)

@@ -1,14 +1,26 @@
-"""A compact text summary of a scan report, for the terminal."""
+"""A compact text summary of a scan report, for the terminal, and the helpers that read a
+report's verdicts (shared with ``report.html``).
+
+Reports written before verdict levels existed (no ``summary.verdict``, no cluster ``level``)
+are read too: their verdicts are derived from ``is_poison`` and the class verdicts.
+"""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["class_label", "format_repair", "format_summary"]
+__all__ = ["VERDICT_ORDER", "class_label", "cluster_level", "format_repair", "format_summary",
+           "scan_verdict", "shown_clusters", "source_votes", "training_text"]
 
 
 _NAME_WIDTH = 28  # longer class names are shortened in the middle ("...")
+_WIDTH = 100  # the summary's lines are wrapped at this width where they are prose
+_MAX_REASON_LINES = 10  # suspicious classes whose reasons are printed below the table
+
+#: Order of class verdicts wherever classes are ranked: the worst first.
+VERDICT_ORDER = {"poisoned": 0, "suspicious": 1, "clean": 2, "too-small": 3}
 
 
 def class_label(k: int, names: Sequence[str] | None) -> str:
@@ -20,12 +32,166 @@ def _fmt(value: float | None) -> str:
     return "inf" if value is None else f"{value:.3g}"
 
 
-def format_summary(report: dict[str, Any], *, max_rows: int = 50) -> str:
-    """One line per class (sizes, analysis statistic, verdict), then totals and timings.
+def cluster_level(cluster: dict[str, Any]) -> str | None:
+    """A cluster's level: ``"poison"``, ``"suspicious"``, ``"legitimate"``, or None for the
+    largest cluster of its class (not judged). Old reports (no ``level``) give poison or
+    legitimate from ``is_poison``."""
+    if "level" in cluster:
+        return cluster["level"]
+    if cluster.get("rule") is None:
+        return None
+    return "poison" if cluster.get("is_poison") else "legitimate"
 
-    With more than ``max_rows`` classes, only the poisoned ones get a line, and one more line
-    counts the clean (and too small) classes left out (``report.json`` and ``report.html`` list
-    them all). Classes too small to judge are named on a line of their own.
+
+def scan_verdict(report: dict[str, Any]) -> str:
+    """The scan's verdict (``summary.verdict``), or for an old report without it
+    ``"poisoned"``, ``"suspicious"`` or ``"clean"`` from its classes."""
+    verdict = report.get("summary", {}).get("verdict")
+    if verdict:
+        return str(verdict)
+    verdicts = {c.get("verdict") for c in report.get("classes", [])}
+    return ("poisoned" if "poisoned" in verdicts
+            else "suspicious" if "suspicious" in verdicts else "clean")
+
+
+def _classes_with(report: dict[str, Any], verdict: str) -> list[int]:
+    """Labels of the classes with ``verdict`` (from the summary where it lists them)."""
+    key = {"poisoned": "poisoned_classes", "suspicious": "suspicious_classes"}.get(verdict)
+    listed = report.get("summary", {}).get(key) if key else None
+    if listed is not None:
+        return list(listed)
+    return [c["label"] for c in report.get("classes", []) if c.get("verdict") == verdict]
+
+
+def shown_clusters(cls: dict[str, Any]) -> list[dict[str, Any]]:
+    """The clusters whose evidence a one-line view of ``cls`` shows: its poison and suspicious
+    clusters when it has any, else every judged cluster (all but the largest)."""
+    judged = [cl for cl in cls.get("clusters", []) if cluster_level(cl) is not None]
+    return [cl for cl in judged if cluster_level(cl) in ("poison", "suspicious")] or judged
+
+
+def source_votes(cluster: dict[str, Any], label: int) -> int | None:
+    """How many of the cluster's samples the retrained model read as its suspected source
+    (as the most common other class than ``label`` when none is suspected); None without
+    votes (analyses other than exclusionary reclassification)."""
+    votes = cluster.get("votes")
+    if not votes:
+        return None
+    source = cluster.get("suspected_source")
+    if source is None:
+        return max((v["count"] for v in votes if v["label"] != label), default=0)
+    return next((v["count"] for v in votes if v["label"] == source), 0)
+
+
+def _share(cluster: dict[str, Any], cls: dict[str, Any]) -> float:
+    share = cluster.get("relative_size")
+    if share is None:
+        share = cluster["size"] / max(cls.get("n_samples") or 1, 1)
+    return float(share)
+
+
+def _epochs(value: float | int | None) -> str:
+    if value is None:
+        return "? epochs"
+    value = round(float(value), 2)
+    return f"{value:g} epoch{'' if value == 1 else 's'}"
+
+
+def training_text(training: Any, *, detail: bool = False) -> str | None:
+    """``"held-out accuracy 96.3% (chance 10.0%), epoch 9 of 12 (stopped on the held-out
+    loss)"`` (the weights of epoch 9 were kept), with ``", not converged"`` and ``", not fit
+    to be judged"`` when so; ``detail`` also says when the model converged and is fit to be
+    judged. None when the report has no measured training (a given model, the paper preset,
+    an old report)."""
+    if not isinstance(training, dict) or training.get("heldout_accuracy") is None:
+        return None
+    chance = training.get("chance_accuracy")
+    head = f"held-out accuracy {training['heldout_accuracy']:.1%}" + (
+        f" (chance {chance:.1%})" if chance is not None else "")
+    run, best = training.get("epochs_run"), training.get("best_epoch")
+    epochs = _epochs(run)
+    if best is not None and run is not None and round(best, 2) != round(run, 2):
+        epochs = f"epoch {round(float(best), 2):g} of {round(float(run), 2):g}"  # weights kept
+    stopped = {"criterion": " (stopped on the held-out loss)",
+               "max-epochs": " (the most allowed)",
+               "epochs": " (fixed)"}.get(str(training.get("stopped")), "")
+    parts = [head, epochs + stopped]
+    converged, adequate = training.get("converged"), training.get("adequate")
+    if converged is False:
+        parts.append("not converged")
+    elif detail and converged:
+        parts.append("converged")
+    if adequate is False:
+        parts.append("not fit to be judged")
+    elif detail and adequate:
+        parts.append("fit to be judged")
+    return ", ".join(parts)
+
+
+def _classes_text(labels: Sequence[int], names: Sequence[str] | None, limit: int = 8) -> str:
+    """``"class 4"``, ``"classes 1, 8"``, ``"classes 1, 2, ... and 12 more"``."""
+    shown = ", ".join(class_label(k, names) for k in labels[:limit])
+    more = f" and {len(labels) - limit:,} more" if len(labels) > limit else ""
+    return f"class{'es' if len(labels) != 1 else ''} {shown}{more}"
+
+
+def _wrap(text: str, indent: str = "", more: str = "  ") -> list[str]:
+    return textwrap.wrap(text, _WIDTH, initial_indent=indent, subsequent_indent=more,
+                         break_long_words=False, break_on_hyphens=False) or [indent]
+
+
+def _verdict_lines(report: dict[str, Any], names: Sequence[str] | None) -> list[str]:
+    """The summary's first line(s): the scan's verdict in words."""
+    verdict = scan_verdict(report)
+    poisoned, suspicious = _classes_with(report, "poisoned"), _classes_with(report, "suspicious")
+    if verdict == "inconclusive":
+        reason = (report["summary"].get("verdict_reason")
+                  or "the model was not fit to be judged; nothing is flagged")
+        text = f"verdict: inconclusive - {reason}"
+    elif verdict == "poisoned":
+        text = f"verdict: poisoned ({_classes_text(poisoned, names)})"
+        if suspicious:
+            text += (f"; suspicious: {_classes_text(suspicious, names)} (weak evidence, see "
+                     "report.html)")
+    elif verdict == "suspicious":
+        text = (f"verdict: suspicious, nothing flagged ({_classes_text(suspicious, names)}: "
+                "weak evidence, see report.html)")
+    else:
+        text = f"verdict: {verdict}"
+    return _wrap(text)
+
+
+def _reason_lines(report: dict[str, Any], names: Sequence[str] | None) -> list[str]:
+    """One (wrapped) line per suspicious class: why its evidence is weak."""
+    weak = [c for c in report["classes"] if c.get("verdict") == "suspicious"]
+    lines = []
+    for c in weak[:_MAX_REASON_LINES]:
+        clusters = [cl for cl in c.get("clusters", []) if cluster_level(cl) == "suspicious"]
+        parts = []
+        for cl in clusters:
+            why = "; ".join(cl.get("reasons") or ()) or "weak evidence"
+            parts.append(why if len(clusters) == 1 else f"cluster {cl.get('cluster')}: {why}")
+        lines += _wrap(f"class {class_label(c['label'], names)} suspicious: "
+                       + ("; ".join(parts) or "weak evidence"), "  ", "    ")
+    if len(weak) > _MAX_REASON_LINES:
+        lines.append(f"  ({len(weak) - _MAX_REASON_LINES:,} more in report.html)")
+    return lines
+
+
+def format_summary(report: dict[str, Any], *, max_rows: int = 50) -> str:
+    """The scan's verdict, one line per class, why the suspicious classes are only suspicious,
+    then totals, the model's fitness and timings.
+
+    The first line states the scan's verdict (``verdict: poisoned (classes 1, 8)``,
+    ``verdict: inconclusive - <why, and what to do>``). Each class's line shows its cluster
+    sizes and, for its poison or suspicious cluster (else each judged cluster), the analysis
+    statistic, the votes for the suspected source out of the cluster's size and the cluster's
+    share of its class: how strong the evidence is. Below the table, each suspicious class
+    (at most ten) gets a line with the reasons its evidence is weak.
+
+    With more than ``max_rows`` classes, only the poisoned and suspicious ones get a line, and
+    one more line counts the clean (and too small) classes left out (``report.json`` and
+    ``report.html`` list them all). Classes too small to judge are named on a line of their own.
     """
     det = report["parameters"]["detector"]
     names = report["input"].get("class_names")  # image folders, text files, GTSRB
@@ -40,26 +206,40 @@ def format_summary(report: dict[str, Any], *, max_rows: int = 50) -> str:
             text = text[:head] + "..." + text[len(text) - (width - 3 - head):]
         return f" {text:<{width}}"
 
-    lines = [f"analysis: {det['analysis']}  reduce: {det['reduce']}({det['n_components']})  "
-             f"k={det['n_clusters']}",
-             f"{'class':>5}{' ' * (width + 1) if names else ''}  {'n':>7}  {'cluster sizes':<18} "
-             f"{'statistic':>10}  verdict"]
     classes = report["classes"]
     if len(classes) > max_rows:
-        classes = [c for c in classes if c["verdict"] == "poisoned"]
+        classes = [c for c in classes if c["verdict"] in ("poisoned", "suspicious")]
+    rows = []
     for c in classes:
-        sizes = "/".join(str(cl["size"]) for cl in c["clusters"])
-        stats = [cl for cl in c["clusters"] if cl["rule"] is not None]
-        stat = ", ".join(_fmt(cl["statistic"]) for cl in stats) or "-"
+        sizes = "/".join(str(cl["size"]) for cl in c["clusters"]) or "-"
+        shown = shown_clusters(c)
+        stat = ", ".join(_fmt(cl.get("statistic")) for cl in shown) or "-"
+        votes = [source_votes(cl, c["label"]) for cl in shown]
+        vote = ", ".join("-" if v is None else f"{v}/{cl['size']}"
+                         for v, cl in zip(votes, shown)
+                         ) if any(v is not None for v in votes) else "-"
+        share = ", ".join(f"{_share(cl, c):.0%}" for cl in shown) or "-"
         verdict = c["verdict"]
         if verdict == "too-small":
             verdict = f"not judged: fewer than {report['summary']['min_class_size']} samples"
+        level = {"poisoned": "poison", "suspicious": "suspicious"}.get(c["verdict"])
         sources = [cl["suspected_source"] for cl in c["clusters"]
-                   if cl["is_poison"] and cl["suspected_source"] is not None]
+                   if level and cluster_level(cl) == level
+                   and cl.get("suspected_source") is not None]
         if sources:
             verdict += " (from class " + ", ".join(class_label(k, names) for k in sources) + ")"
-        lines.append(f"{c['label']:>5}{name(c['label'])}  {c['n_samples']:>7}  {sizes:<18} "
-                     f"{stat:>10}  {verdict}")
+        rows.append((f"{c['label']:>5}{name(c['label'])}  {c['n_samples']:>7}", sizes, stat,
+                     vote, share, verdict))
+    header = ("class", "cluster sizes", "statistic", "votes", "share")
+    w = [max([len(h), *(len(r[i + 1]) for r in rows)]) for i, h in enumerate(header[1:])]
+    lines = [*_verdict_lines(report, names),
+             f"analysis: {det['analysis']}  reduce: {det['reduce']}({det['n_components']})  "
+             f"k={det['n_clusters']}",
+             f"{'class':>5}{' ' * (width + 1) if names else ''}  {'n':>7}  "
+             f"{header[1]:<{w[0]}}  {header[2]:>{w[1]}}  {header[3]:>{w[2]}}  "
+             f"{header[4]:>{w[3]}}  verdict"]
+    lines += [f"{head}  {sizes:<{w[0]}}  {stat:>{w[1]}}  {vote:>{w[2]}}  {share:>{w[3]}}  "
+              f"{verdict}" for head, sizes, stat, vote, share, verdict in rows]
     left_out = len(report["classes"]) - len(classes)
     if left_out:
         small = len(report["summary"].get("too_small_classes", []))
@@ -68,12 +248,21 @@ def format_summary(report: dict[str, Any], *, max_rows: int = 50) -> str:
             f" and {small:,} too small to judge" if small else "")
         lines.append(f"{'':>5}  ({kinds} not listed; report.html and report.json have every "
                      "class)")
+    lines += _reason_lines(report, names)
     s = report["summary"]
-    lines.append(f"flagged {s['n_flagged']} of {report['input']['n_samples']} samples; "
-                 f"poisoned classes: {s['poisoned_classes'] or 'none'}")
+    flagged = (f"flagged {s['n_flagged']} of {report['input']['n_samples']} samples; "
+               f"poisoned classes: {s['poisoned_classes'] or 'none'}")
+    suspicious = _classes_with(report, "suspicious")
+    if suspicious:
+        n_suspicious = s.get("n_suspicious")
+        flagged += (f"; suspicious: {'' if n_suspicious is None else f'{n_suspicious} samples '}"
+                    f"in classes {suspicious}")
+    lines.append(flagged)
     if s.get("too_small_classes"):
         lines.append(f"not judged (fewer than {s['min_class_size']} samples each): classes "
                      f"{s['too_small_classes']}")
+    if fitness := training_text(report.get("training")):
+        lines += _wrap(f"model: {fitness}")
     model = report["model"]
     if "test_accuracy" in model:
         extra = (f", attack success {model['attack_success_rate']:.2%}"

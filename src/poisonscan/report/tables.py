@@ -1,5 +1,6 @@
 """The building blocks of ``report.html``: HTML tables, and each cluster's figures against the
-analysis's threshold as text (``l/p = 0.0256 \u2264 1``, ``read as 14 'stop': 248``)."""
+analysis's threshold as text (``l/p = 0.0256 \u2264 1``, ``read as 14 'stop': 248``), with its
+level (poison, suspicious, legitimate) and, for a suspicious cluster, why its evidence is weak."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from html import escape
 from typing import Any
 
 from ..detect.analyses import ANALYSES
-from .summary import class_label
+from ..detect.verdicts import MAX_SHARE, MIN_MAJORITY, MIN_VOTES, STRONG_RATIO
+from .summary import class_label, cluster_level
 
-__all__ = ["ANALYSIS_NOTES", "cluster_table", "compare_text", "num", "pct", "table",
-           "votes_text"]
+__all__ = ["ANALYSIS_NOTES", "LEVEL_NOTE", "cluster_table", "compare_text", "level_cell", "num",
+           "pct", "table", "votes_text"]
 
 #: One sentence per analysis: what its statistic means and when a cluster counts as poison.
 ANALYSIS_NOTES = {
@@ -28,6 +30,16 @@ ANALYSIS_NOTES = {
                 "cluster over that to the nearest other class's. Poison when at least the "
                 "threshold.",
 }
+
+
+#: What the levels of the cluster table mean (shown below it when a cluster is suspicious).
+LEVEL_NOTE = (f"Level: poison when the evidence is strong on every count (at least {MIN_VOTES} "
+              f"votes for the suspected source and at least {MIN_MAJORITY:.0%} of the "
+              f"cluster's, l/p at most {STRONG_RATIO:g} x the threshold, a cluster of at most "
+              f"{MAX_SHARE:.0%} of its class); suspicious when the analysis would call it "
+              "poison but the evidence is weak, for the reasons given (or the model was not "
+              "fit to be judged). Suspicious clusters are not flagged; see poisonscan's "
+              "docs/verdicts.md.")
 
 
 def pct(x: float) -> str:
@@ -81,34 +93,57 @@ def votes_text(votes: Sequence[dict[str, int]] | None,
                                   for v in votes)
 
 
+def level_cell(cl: dict[str, Any], names: Sequence[str] | None = None) -> str:
+    """The level cell of one cluster's row (HTML): ``poison \u00b7 flagged (source 9)``,
+    ``suspicious \u00b7 not flagged (source 8)`` and the reasons, ``legitimate \u00b7 kept``, or
+    ``kept`` for the largest cluster (not judged)."""
+    level = cluster_level(cl)
+    if level is None:
+        return "kept"
+    source = cl.get("suspected_source")
+    of = f" (source {class_label(source, names)})" if source is not None else ""
+    if level == "poison":
+        return f'<b class="flag">poison</b> \u00b7 <b>{escape("flagged" + of)}</b>'
+    if level == "suspicious":
+        reasons = "".join(f"<li>{escape(str(r))}</li>" for r in cl.get("reasons") or ())
+        return (f'<b class="warn">suspicious</b> \u00b7 {escape("not flagged" + of)}'
+                + (f'<ul class="why">{reasons}</ul>' if reasons else ""))
+    return f"{escape(str(level))} \u00b7 kept"
+
+
 def cluster_table(cls: dict[str, Any], analysis: str,
                    truth: Sequence[int] | None = None,
                    names: Sequence[str] | None = None) -> str:
-    """The clusters of one class with their figures; ``truth``: true poison in each cluster,
-    ``names``: class names."""
+    """The clusters of one class with their figures and levels; ``truth``: true poison in each
+    cluster, ``names``: class names. Reads old reports (no ``level``) too."""
     stat_name = getattr(ANALYSES.get(analysis), "statistic_name", "statistic")
     rows, marks = [], []
     for cl in cls["clusters"]:
-        if cl["rule"] is None:
-            test, verdict = "largest cluster, presumed legitimate", "kept"
+        level = cluster_level(cl)
+        if cl.get("rule") is None:
+            test = "largest cluster, presumed legitimate"
         else:
-            test = escape(compare_text(stat_name, cl["statistic"], cl["rule"], cl["threshold"],
-                                       cl["is_poison"]))
+            test = escape(compare_text(stat_name, cl.get("statistic"), cl["rule"],
+                                       cl["threshold"], level == "poison"
+                                       or bool(cl.get("is_poison"))
+                                       or level == "suspicious"))
             if votes := votes_text(cl.get("votes"), names):
                 test += f'<br><span class="note">{escape(votes)}</span>'
-            verdict = "flagged" if cl["is_poison"] else "kept"
-            if cl["is_poison"] and cl["suspected_source"] is not None:
-                verdict += f" (source {class_label(cl['suspected_source'], names)})"
-        sil = "\u2013" if cl["silhouette"] is None else f"{cl['silhouette']:.3f}"
-        rows.append([str(cl["cluster"]), f"{cl['size']:,}", pct(cl["relative_size"]), sil,
-                     test, f"<b>{escape(verdict)}</b>" if cl["is_poison"] else escape(verdict)])
+        share = cl.get("relative_size")
+        if share is None:
+            share = cl["size"] / max(cls.get("n_samples") or 1, 1)
+        sil = "\u2013" if cl.get("silhouette") is None else f"{cl['silhouette']:.3f}"
+        rows.append([str(cl.get("cluster", len(rows))), f"{cl['size']:,}", pct(share), sil,
+                     test, level_cell(cl, names)])
         if truth is not None:
-            rows[-1].insert(2, f"{truth[cl['cluster']]:,}")
-        marks.append("flagged" if cl["is_poison"] else "")
+            rows[-1].insert(2, f"{truth[cl.get('cluster', len(rows) - 1)]:,}")
+        marks.append({"poison": "flagged", "suspicious": "suspicious"}.get(level or "", ""))
     header = ["cluster", "size", "relative size", "silhouette", "statistic vs threshold",
-              "verdict"]
+              "level"]
     if truth is not None:
         header.insert(2, "poison (ground truth)")
     note = ANALYSIS_NOTES.get(analysis, "")
-    return table(header, rows, marks) + (
-        f'<p class="note">{escape(analysis)}: {escape(note)}</p>' if note else "")
+    notes = f"{escape(analysis)}: {escape(note)}" if note else ""
+    if "suspicious" in marks:
+        notes += (" " if notes else "") + escape(LEVEL_NOTE)
+    return table(header, rows, marks) + (f'<p class="note">{notes}</p>' if notes else "")
