@@ -20,6 +20,7 @@ _WHERE = {
     "InputError": ".errors", "evaluate_detection": ".metrics",
     "ScanResult": ".pipeline", "scan": ".pipeline",
     "TrainConfig": ".train", "predict": ".train", "train_model": ".train",
+    "Fit": ".fit", "PRESETS": ".presets", "preset": ".presets",
 }
 
 __all__ = sorted([*_WHERE, "__version__"])
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from .errors import InputError
     from .metrics import evaluate_detection
     from .pipeline import ScanResult, scan
+    from .fit import Fit
+    from .presets import PRESETS, preset
     from .train import TrainConfig, predict, train_model
 
 

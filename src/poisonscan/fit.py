@@ -13,12 +13,14 @@ accuracy, a backdoor never learned, and 9 of 10 classes called poisoned. So a sc
 3. calls the model **adequate** when it has converged (training stopped on the criterion, or
    over the last quarter of training the held-out loss fell by less than
    :data:`CONVERGED_DROP` of its whole fall from ``ln K``, or the held-out accuracy rose by
-   less than :data:`CONVERGED_GAIN`) and reads held-out samples at least half-way from chance to perfect
-   (``accuracy >= (1 + chance) / 2``, chance being the share of the largest held-out class).
+   less than :data:`CONVERGED_GAIN`) and reads held-out samples at least a third of the way
+   from chance to perfect (``accuracy >= chance + (1 - chance) / 3``, :data:`MIN_LEARNED`;
+   chance is the share of the largest held-out class).
 
 A scan whose model is not adequate is *inconclusive* (:mod:`poisonscan.pipeline`): no class is
 called poisoned on its evidence. The rule is generic and was stated in ``docs/verdicts.md``
-before it was measured on ``benchmarks/grid/dev.toml``.
+before it was measured on ``benchmarks/grid/dev.toml`` (and changed twice on development
+evidence, as that page records).
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from torch import nn
 
 from .train import INFERENCE_BATCH, TrainConfig, to_tensor, train_model
 
-__all__ = ["CONVERGED_DROP", "CONVERGED_GAIN", "Fit", "MIN_CHECKS", "MIN_IMPROVEMENT", "MIN_LEARNED",
-           "fit_model",
+__all__ = ["CONVERGED_DROP", "CONVERGED_GAIN", "Fit", "MIN_CHECKS", "MIN_IMPROVEMENT",
+           "MIN_LEARNED", "fit_model",
            "holdout_split"]
 
 #: Smallest relative fall of the held-out loss that counts as an improvement (early stopping).
