@@ -332,8 +332,8 @@ def test_fail_on_poison_levels_and_the_paper_preset(poisoned_file: Path, tmp_pat
     assert report["summary"]["verdict"] == "inconclusive" and code == 0, err
     assert report["summary"]["n_flagged"] == 0 and report["training"]["adequate"] is False
     assert "not learned the classes" in report["summary"]["verdict_reason"]
-    code, _, _ = run(["scan", poisoned_file, "--out", tmp_path / "w2", "--fail-on-poison",
-                      "suspicious", *weak], capsys)
+    code, _, _ = run(["scan", poisoned_file, "--out", tmp_path / "w2", "--fail-on-suspicious",
+                      *weak], capsys)
     assert code == 3
     # the paper preset: 3 epochs on all data, nothing measured, every l/p <= 1 flagged
     code, _, err = run(["scan", poisoned_file, "--out", tmp_path / "p", "--preset", "paper",

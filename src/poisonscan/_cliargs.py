@@ -183,11 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
                         " (default %(default)s)")
     s.add_argument("--seed", type=int, default=0,
                    help="seed of training, ICA and k-means (default %(default)s)")
-    s.add_argument("--fail-on-poison", nargs="?", const="poisoned", default=None,
-                   choices=["poisoned", "suspicious"], metavar="LEVEL",
+    s.add_argument("--fail-on-poison", action="store_true",
                    help="exit with status 3 when a class is called poisoned (a gate for CI "
-                        "pipelines); '--fail-on-poison suspicious' also when a class is "
-                        "suspicious or the scan inconclusive. The outputs are written as usual")
+                        "pipelines); the outputs are written as usual")
+    s.add_argument("--fail-on-suspicious", action="store_true",
+                   help="exit with status 3 also when a class is suspicious or the scan "
+                        "inconclusive")
     _add_common(s)
 
     r = _command(sub, "repair", "relabel or remove the flagged samples and repair the model",

@@ -118,10 +118,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(format_summary(report))
         print(f"report: {Path(args.out) / 'report.html'} (data: report.json, flagged.csv)")
-    verdict = report["summary"]["verdict"]
-    failing = {"poisoned": {"poisoned"},
-               "suspicious": {"poisoned", "suspicious", "inconclusive"}}.get(args.fail_on_poison)
-    return EXIT_POISON if failing and verdict in failing else 0
+    failing = ({"poisoned", "suspicious", "inconclusive"} if args.fail_on_suspicious
+               else {"poisoned"} if args.fail_on_poison else set())
+    return EXIT_POISON if report["summary"]["verdict"] in failing else 0
 
 
 def _cmd_repair(args: argparse.Namespace) -> int:

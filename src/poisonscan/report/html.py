@@ -34,7 +34,7 @@ from ..data.dataset import Dataset
 from ._style import CSS
 from .plots import ClassFigures, build_figures, plot_names, save_figures
 from .samples import image_sources, img_tag, not_embedded_note, samples_block
-from .summary import class_label, cluster_level, scan_verdict, training_text
+from .evidence import class_label, cluster_level, scan_verdict, training_text
 from .tables import cluster_table, pct, table
 from .text import texts_of
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data.dataset import Dataset
 from ..detect.result import ClassReport
-from .summary import class_label
+from .evidence import class_label
 
 __all__ = ["MAX_AVERAGED", "THUMBNAIL_PX", "as_float_images", "class_differences",
            "difference_map", "difference_png", "image_to_png", "mean_image", "sprite",

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data.dataset import Dataset
 from .plots import ClassFigures, plot_names
-from .summary import VERDICT_ORDER, class_label, cluster_level
+from .evidence import VERDICT_ORDER, class_label, cluster_level
 from .text import distinctive_terms, render_text_cluster
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..detect.analyses import ANALYSES
 from ..detect.verdicts import MAX_SHARE, MIN_MAJORITY, MIN_VOTES, STRONG_RATIO
-from .summary import class_label, cluster_level
+from .evidence import class_label, cluster_level
 
 __all__ = ["ANALYSIS_NOTES", "LEVEL_NOTE", "cluster_table", "compare_text", "level_cell", "num",
            "pct", "table", "votes_text"]
