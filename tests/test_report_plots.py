@@ -162,6 +162,18 @@ def test_difference_of_means_shows_the_trigger_of_a_flagged_cluster() -> None:
                                          ClusterReport(1, 20, 0.25, None, False)))
     assert class_differences(clean, indices, assignment, flagged, data) == {}
     assert class_differences(verdict, indices, assignment, flagged | (data.y == 0), data) == {}
+    # a suspicious cluster (not flagged) gets the figure too, for the reader to judge
+    weak = ClassReport(1, 80, "suspicious", (
+        ClusterReport(0, 60, 0.75, None, False),
+        ClusterReport(1, 20, 0.25, None, False, suspected_source=0, level="suspicious")))
+    assert set(class_differences(weak, indices, assignment, flagged, data)) == {1}
+
+
+def test_scatter_tags_suspicious_clusters() -> None:
+    xy = np.random.default_rng(0).normal(size=(40, 2))
+    assign = np.repeat([0, 1], 20)
+    png = scatter_png(xy, assign, ["kept", "suspicious"])
+    assert png.startswith(PNG_MAGIC) and png != scatter_png(xy, assign, [False, True])
 
 
 def test_feature_vectors_get_no_sprites(small_scan) -> None:

@@ -161,7 +161,8 @@ def difference_png(cluster_mean: np.ndarray, source_mean: np.ndarray, *, cluster
 
 def class_differences(report: ClassReport, indices: np.ndarray, assignment: np.ndarray,
                       flagged: np.ndarray, data: Dataset, *, seed: int = 0) -> dict[int, bytes]:
-    """The difference figure of each cluster of one class judged poison with a suspected source.
+    """The difference figure of each cluster of one class judged poison or suspicious, with a
+    suspected source.
 
     Parameters
     ----------
@@ -170,7 +171,8 @@ def class_differences(report: ClassReport, indices: np.ndarray, assignment: np.n
     indices, assignment
         (n,) dataset indices of the class's samples and (n,) their cluster ids.
     flagged
-        (N,) bool, the detection's flags: the source side averages its unflagged samples.
+        (N,) bool, the detection's flagged and suspicious samples: the source side averages
+        the others.
     data
         The scanned images.
 
@@ -183,7 +185,7 @@ def class_differences(report: ClassReport, indices: np.ndarray, assignment: np.n
     out = {}
     names = None if data.class_names is None else data.class_names.tolist()
     for cl in report.clusters:
-        if not cl.is_poison or cl.suspected_source is None:
+        if not (cl.is_poison or cl.level == "suspicious") or cl.suspected_source is None:
             continue
         members = indices[assignment == cl.cluster]
         source = np.flatnonzero((data.y == cl.suspected_source) & ~flagged)

@@ -33,6 +33,7 @@ __all__ = ["ClassFigures", "THUMBNAIL_PX", "build_figures", "image_to_png", "plo
 #: Colours of clusters the analysis judged clean (cool) and poison (warm), and of ground truth.
 CLEAN_COLOURS = ("#3b6ea8", "#5aa469", "#8e6bb8", "#7a8a99", "#2a9d8f")
 POISON_COLOURS = ("#d1495b", "#ee8434", "#c8559c")
+SUSPICIOUS_COLOUR = "#e0a100"
 TRUTH_COLOURS = {"clean": "#9aa7b4", "poison": "#d1495b"}
 
 
@@ -128,18 +129,27 @@ def split_axis(centers: np.ndarray, sizes: np.ndarray) -> np.ndarray | None:
     return np.asarray(centers[second], dtype=np.float64) - centers[first]
 
 
-def _cluster_colours(is_poison: list[bool]) -> list[str]:
-    clean = iter(CLEAN_COLOURS * len(is_poison))
-    poison = iter(POISON_COLOURS * len(is_poison))
-    return [next(poison) if p else next(clean) for p in is_poison]
+def _tags(cluster_poison: list[bool] | list[str]) -> list[str]:
+    """Each cluster's tag, ``"flagged"``, ``"suspicious"`` or ``"kept"`` (bools: flagged or
+    kept)."""
+    return [t if isinstance(t, str) else ("flagged" if t else "kept") for t in cluster_poison]
 
 
-def scatter_png(xy: np.ndarray, assignment: np.ndarray, cluster_poison: list[bool], *,
-                truth: np.ndarray | None = None, title: str = "", dpi: int = 80) -> bytes:
+def _cluster_colours(tags: list[str]) -> list[str]:
+    clean = iter(CLEAN_COLOURS * len(tags))
+    poison = iter(POISON_COLOURS * len(tags))
+    return [next(poison) if t == "flagged" else SUSPICIOUS_COLOUR if t == "suspicious"
+            else next(clean) for t in tags]
+
+
+def scatter_png(xy: np.ndarray, assignment: np.ndarray, cluster_poison: list[bool] | list[str],
+                *, truth: np.ndarray | None = None, title: str = "", dpi: int = 80) -> bytes:
     """Draw the scatter of one class as PNG bytes.
 
-    Left panel: points coloured by cluster (poison clusters in warm colours, drawn on top);
-    right panel, when ``truth`` (n,) bool is given: coloured by ground truth.
+    ``cluster_poison`` has one entry per cluster: True / ``"flagged"``, ``"suspicious"``, or
+    False / ``"kept"``. Left panel: points coloured by cluster (flagged clusters in warm
+    colours, suspicious ones in amber, both drawn on top); right panel, when ``truth`` (n,)
+    bool is given: coloured by ground truth.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
@@ -148,15 +158,15 @@ def scatter_png(xy: np.ndarray, assignment: np.ndarray, cluster_poison: list[boo
     fig = Figure(figsize=(4.6 * panels, 3.6), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, panels, squeeze=False)[0]
-    colours = _cluster_colours(cluster_poison)
+    tags = _tags(cluster_poison)
+    colours = _cluster_colours(tags)
     size = 9 if len(xy) < 500 else 5
-    order = sorted(range(len(cluster_poison)), key=lambda c: cluster_poison[c])
+    order = sorted(range(len(tags)), key=lambda c: tags[c] != "kept")
     for c in order:
         m = assignment == c
-        tag = "flagged" if cluster_poison[c] else "kept"
         axes[0].scatter(xy[m, 0], xy[m, 1], s=size, c=colours[c], alpha=0.7, linewidths=0,
-                        label=f"cluster {c} ({tag}, {int(m.sum())})",
-                        zorder=3 if cluster_poison[c] else 2)
+                        label=f"cluster {c} ({tags[c]}, {int(m.sum())})",
+                        zorder=2 if tags[c] == "kept" else 3)
     axes[0].set_title("by cluster", fontsize=10)
     if truth is not None:
         for name, m in (("clean", ~truth), ("poison", truth)):
@@ -203,12 +213,14 @@ def build_figures(result_clusters: list[ClassClusters], detection: DetectionResu
         Show a progress bar (one step per class).
     """
     reports = {c.label: c for c in detection.classes}
-    verdicts = {c.label: [cl.is_poison for cl in c.clusters] for c in detection.classes}
+    tag = {"poison": "flagged", "suspicious": "suspicious"}
+    verdicts = {c.label: [tag.get(cl.level, "kept") for cl in c.clusters]
+                for c in detection.classes}
     figures = []
     for cc in tqdm(result_clusters, desc="report", unit="class", disable=not progress,
                    leave=False):
         k = len(cc.centers)
-        poison = (verdicts.get(cc.label, []) + [False] * k)[:k]
+        poison = (verdicts.get(cc.label, []) + ["kept"] * k)[:k]
         pick = subsample(len(cc.indices), max_points, seed)
         xy = project_2d(cc.reduced, seed, axis=split_axis(cc.centers, cc.sizes))[pick]
         truth = data.is_poison[cc.indices[pick]] if data.is_poison is not None else None
@@ -226,8 +238,9 @@ def build_figures(result_clusters: list[ClassClusters], detection: DetectionResu
                 fig.sprite_shapes[c] = (int(mosaic.shape[0]), int(mosaic.shape[1]))
                 fig.sprite_indices[c] = cc.indices[top]
             if cc.label in reports:
+                marked = detection.is_poison | detection.is_suspicious
                 fig.differences = class_differences(reports[cc.label], cc.indices, cc.assignment,
-                                                    detection.is_poison, data, seed=seed)
+                                                    marked, data, seed=seed)
         figures.append(fig)
     return figures
 
