@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from poisonscan import scan
+from poisonscan import preset, scan
 from poisonscan._io import write_json
 from poisonscan.attacks import get_trigger, parse_mapping, poison_dataset
 from poisonscan.data import load_gtsrb, load_image_folder, load_mnist
@@ -79,7 +79,9 @@ def scan_poisoned_mnist(data_dir: str, tmp: Path) -> dict[str, object]:
     export(data.x, data.y, root)
     start = time.perf_counter()
     folder = load_image_folder(root)
-    result = scan(folder, progress=False)
+    paper = preset("paper")  # as recorded in results/image_folder.json (before issue 23)
+    result = scan(folder, detector=paper.detector_of(), train_config=paper.train_config(),
+                  progress=False)
     total_s = time.perf_counter() - start
     index = original_index(folder.files)
     truth = data.is_poison[index]

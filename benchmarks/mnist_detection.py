@@ -29,7 +29,7 @@ def run_one(clean, rate: float, seed: int) -> dict:
     data = poison_dataset(clean, get_trigger("pattern"), parse_mapping("all-to-next", 10),
                           rate=rate, seed=seed)
     start = time.perf_counter()
-    result = scan(data, detector=ActivationClustering(random_state=seed),
+    result = scan(data, detector=ActivationClustering(random_state=seed, verdict_rule="paper"),
                   train_config=TrainConfig(epochs=3, holdout=0.0, seed=seed), progress=False)
     wall = time.perf_counter() - start
     ev = result.evaluation.overall

@@ -40,8 +40,9 @@ def run_case(name: str, seed: int, data_dir: str) -> dict[str, object]:
     clean = load_dataset(dataset, data_dir)
     data = poison_dataset(clean, get_trigger(attack), parse_mapping(mapping, clean.n_classes),
                           rate=0.1, seed=seed)
-    config = TrainConfig(epochs=epochs, seed=seed)
-    result = scan(data, detector=ActivationClustering(random_state=seed), train_config=config,
+    config = TrainConfig(epochs=epochs, holdout=0.0, seed=seed)  # the paper's recipe, as recorded
+    result = scan(data, detector=ActivationClustering(random_state=seed, verdict_rule="paper"),
+                  train_config=config,
                   progress=False)
     det = result.detection
     row: dict[str, object] = {"case": name, "seed": seed, "n_flagged": int(det.is_poison.sum())}
