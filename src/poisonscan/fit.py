@@ -32,11 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .train import INFERENCE_BATCH, TrainConfig, to_tensor, train_model
+from .train import INFERENCE_BATCH, TrainConfig, model_device, to_tensor, train_model
 
 __all__ = ["CONVERGED_DROP", "CONVERGED_GAIN", "Fit", "MIN_CHECKS", "MIN_IMPROVEMENT",
-           "MIN_LEARNED", "fit_model",
-           "holdout_split"]
+           "MIN_LEARNED", "fit_model", "holdout_split"]
 
 #: Smallest relative fall of the held-out loss that counts as an improvement (early stopping).
 MIN_IMPROVEMENT = 0.01
@@ -105,10 +104,9 @@ class _HeldOut:
     """The training loop's monitor: held-out loss and accuracy at every check; with
     ``patience`` (early stopping) it keeps the best weights and stops on the criterion."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, every: int, steps_per_epoch: int,
-                 patience: int | None) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, every: int, patience: int | None) -> None:
         self.x, self.y = x, torch.from_numpy(np.asarray(y, dtype=np.int64))
-        self.every, self.steps_per_epoch, self.patience = every, steps_per_epoch, patience
+        self.every, self.patience = every, patience
         self.losses: list[float] = []
         self.accuracies: list[float] = []
         self.steps: list[int] = []
@@ -120,7 +118,7 @@ class _HeldOut:
     @torch.no_grad()
     def __call__(self, model: nn.Module, step: int) -> bool:
         model.eval()
-        device = next(model.parameters(), torch.empty(0)).device
+        device = model_device(model)
         loss, correct = 0.0, 0
         for start in range(0, len(self.x), INFERENCE_BATCH):
             logits = model(to_tensor(self.x[start:start + INFERENCE_BATCH]).to(device)).cpu()
@@ -163,23 +161,22 @@ def fit_model(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfi
         train_model(model, x, y, config, progress=progress, desc=desc)
         epochs = int(config.epochs)
         return Fit(config.epochs, epochs, epochs, epochs, "epochs", 0)
-    train_idx, held_idx = holdout_split(np.asarray(y), config.holdout, config.seed)
+    y = np.asarray(y)
+    train_idx, held_idx = holdout_split(y, config.holdout, config.seed)
     steps_per_epoch = -(-len(train_idx) // config.batch_size)
     auto = config.epochs == "auto"
-    total = config.max_epochs * steps_per_epoch if auto else int(config.epochs) * steps_per_epoch
     every = (steps_per_epoch if auto
-             else max(1, min(steps_per_epoch, total // MIN_CHECKS)))
-    monitor = _HeldOut(x[held_idx], np.asarray(y)[held_idx], every, steps_per_epoch,
-                       config.patience if auto else None)
-    train_model(model, x[train_idx], np.asarray(y)[train_idx], config, progress=progress,
-                desc=desc, monitor=monitor)
+             else max(1, min(steps_per_epoch, int(config.epochs) * steps_per_epoch // MIN_CHECKS)))
+    monitor = _HeldOut(x[held_idx], y[held_idx], every, config.patience if auto else None)
+    train_model(model, x[train_idx], y[train_idx], config, progress=progress, desc=desc,
+                monitor=monitor)
     if auto and monitor.best_state is not None:
         model.load_state_dict(monitor.best_state)
     final = monitor.best_at if auto else len(monitor.losses) - 1
     epochs_at = [s / steps_per_epoch for s in monitor.steps]
     converged = monitor.stopped or _flat_end(monitor.losses, monitor.accuracies,
-                                                monitor.steps, int(np.asarray(y).max()) + 1)
-    counts = np.bincount(np.asarray(y)[held_idx])
+                                                monitor.steps, int(y.max()) + 1)
+    counts = np.bincount(y[held_idx])
     chance = float(counts.max() / counts.sum())
     accuracy = monitor.accuracies[final]
     reason = None

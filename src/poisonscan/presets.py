@@ -10,7 +10,7 @@ explicitly win.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._validation import check_choice
@@ -36,10 +36,6 @@ class Preset:
     def detector_of(self, **given: Any) -> ActivationClustering:
         """An :class:`ActivationClustering` of this preset, with ``given`` values winning."""
         return ActivationClustering(**{**self.detector, **given})
-
-    def applied(self, config: TrainConfig) -> TrainConfig:
-        """``config`` with this preset's training values."""
-        return replace(config, **self.train)
 
 
 PRESETS: dict[str, Preset] = {
